@@ -8,6 +8,7 @@
 // core: conventions, errors, threads, ISA dispatch, scratch memory
 #include "tokenmix/core/error.hpp"
 #include "tokenmix/core/isa.hpp"
+#include "tokenmix/core/random.hpp"
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
