@@ -1,0 +1,111 @@
+#pragma once
+// A weight matrix op(B) (k x n) rearranged once, at load time, into the layout the GEMM
+// micro-kernels stream, so that every later gemm_packed() call skips the packing pass.
+//
+// Layout: k is cut into blocks of detail::gemm_kc<T> rows; inside a block, columns are cut
+// into panels of gemm_panel_width<T> (one 64-byte cache line) and each panel is stored row
+// after row (kc x panel_width, contiguous). The last panel is zero-padded. The layout does
+// not depend on the ISA: every kernel reads whole panels (AVX-512 one vector per panel row,
+// AVX2 two, scalar sixteen or eight lanes), so one PackedMatrix serves every dispatch path.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/workspace.hpp"
+
+namespace tokenmix {
+namespace detail {
+
+// Columns per packed panel: one cache line, i.e. one AVX-512 vector.
+template <class T>
+inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
+
+// Rows of op(B) per k block (KC). Chosen so that an MR x KC sliver of packed A stays in L1d
+// (48 KB) while a KC x NC block of packed B stays in L2 (2 MB); see gemm_blocking.hpp.
+template <class T>
+inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 384 : 256;
+
+// Element offset of op(B)(p, j) inside a packed buffer for k-block layout with `n` columns.
+template <class T>
+inline std::size_t packed_offset(Index k, Index n, Index p, Index j) {
+  constexpr Index pw = gemm_panel_width<T>;
+  constexpr Index kc = gemm_kc<T>;
+  const Index panels = (n + pw - 1) / pw;
+  const Index block = p / kc;
+  const Index block_rows = std::min(kc, k - block * kc);
+  return static_cast<std::size_t>(block * kc * panels * pw + (j / pw) * block_rows * pw +
+                                  (p - block * kc) * pw + (j % pw));
+}
+
+// Packs rows [p0, p0+kc) of op(B) into `dst` as kc x pw panels covering all n columns.
+template <class T>
+void pack_b_block(bool trans_b, Index kc, Index n, const T* b, Index ldb, Index p0, T* dst) {
+  constexpr Index pw = gemm_panel_width<T>;
+  for (Index j0 = 0; j0 < n; j0 += pw) {
+    const Index w = std::min(pw, n - j0);
+    for (Index p = 0; p < kc; ++p) {
+      T* out = dst + p * pw;
+      if (!trans_b) {
+        const T* row = b + (p0 + p) * ldb + j0;
+        for (Index j = 0; j < w; ++j) out[j] = row[j];
+      } else {
+        const T* col = b + j0 * ldb + (p0 + p);
+        for (Index j = 0; j < w; ++j) out[j] = col[j * ldb];
+      }
+      for (Index j = w; j < pw; ++j) out[j] = T(0);
+    }
+    dst += kc * pw;
+  }
+}
+
+}  // namespace detail
+
+template <class T>
+class PackedMatrix {
+ public:
+  PackedMatrix() = default;
+
+  // Packs op(B), where B is row-major with leading dimension ldb and op(B) is k x n.
+  PackedMatrix(bool trans_b, Index k, Index n, const T* b, Index ldb) : k_(k), n_(n) {
+    const Index pw = detail::gemm_panel_width<T>;
+    const Index panels = (n + pw - 1) / pw;
+    size_ = static_cast<std::size_t>(k * panels * pw);
+    if (size_ == 0) return;
+    void* p = std::aligned_alloc(64, detail::round_up(size_ * sizeof(T), 64));
+    if (p == nullptr) throw std::bad_alloc();
+    data_.reset(static_cast<T*>(p));
+    constexpr Index kc = detail::gemm_kc<T>;
+    for (Index p0 = 0; p0 < k; p0 += kc) {
+      const Index rows = std::min(kc, k - p0);
+      detail::pack_b_block(trans_b, rows, n, b, ldb, p0, data_.get() + p0 * panels * pw);
+    }
+  }
+
+  Index rows() const { return k_; }  // k: the inner dimension
+  Index cols() const { return n_; }  // n: columns of the product
+  bool empty() const { return k_ == 0 || n_ == 0; }
+
+  // op(B)(p, j), for tests and debugging; the kernels read data() directly.
+  T at(Index p, Index j) const { return data_.get()[detail::packed_offset<T>(k_, n_, p, j)]; }
+
+  // Start of k-block `block` (rows [block*KC, ...)), laid out as described above.
+  const T* block(Index p0) const {
+    const Index pw = detail::gemm_panel_width<T>;
+    return data_.get() + p0 * ((n_ + pw - 1) / pw) * pw;
+  }
+  const T* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  Index k_ = 0, n_ = 0;
+  std::size_t size_ = 0;
+  std::unique_ptr<T, detail::AlignedFree> data_;
+};
+
+}  // namespace tokenmix
