@@ -561,68 +561,107 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
 
 }  // namespace detail
 
+namespace detail {
+
+// Checks the 8-byte length prefix against the file size and parses + validates the header
+// (`header_text` holds its `n` bytes). Returns the entries in data order.
+inline std::uint64_t safetensors_header_length(const unsigned char* first8, std::uint64_t file_size,
+                                               const std::string& name) {
+  if (file_size < 8)
+    fail<FormatError>(name, ": expected at least 8 bytes (the header length), got ", file_size,
+                      " bytes");
+  std::uint64_t n = 0;
+  std::memcpy(&n, first8, 8);
+  if (n < 2 || n > kSafetensorsMaxHeader || n > file_size - 8)
+    fail<FormatError>(name, ": expected a header length between 2 and ",
+                      std::min<std::uint64_t>(kSafetensorsMaxHeader, file_size - 8),
+                      " bytes (file size ", file_size, "), got ", n);
+  return n;
+}
+
+inline SafetensorsHeader parse_safetensors_header(const char* header_text, std::uint64_t n,
+                                                  std::uint64_t file_size,
+                                                  const std::string& name) {
+  if (header_text[0] != '{')
+    fail<FormatError>(name, ": expected the header to start with '{', got byte 0x", std::hex,
+                      static_cast<unsigned>(static_cast<unsigned char>(header_text[0])));
+  const JsonValue root = JsonParser(header_text, static_cast<std::size_t>(n), name).parse_document();
+  return validate_safetensors_header(root, file_size - 8 - n, name);
+}
+
+inline Tensor safetensors_tensor(const SafetensorsEntry& e, const unsigned char* src,
+                                 const SafetensorsReadOptions& options) {
+  if (options.widen_half && (e.dtype == DType::F16 || e.dtype == DType::BF16))
+    return widen_half_tensor(e.dtype, e.shape, src);
+  Tensor t(e.dtype, e.shape);
+  if (t.byte_size() > 0) std::memcpy(t.raw(), src, t.byte_size());
+  return t;
+}
+
+}  // namespace detail
+
 // Parses a whole safetensors image already in memory; `name` is used in error messages.
 inline SafetensorsFile parse_safetensors(const unsigned char* bytes, std::size_t size,
                                          const std::string& name,
                                          const SafetensorsReadOptions& options = {}) {
-  if (size < 8)
-    detail::fail<FormatError>(name, ": expected at least 8 bytes (the header length), got ",
-                              size, " bytes");
-  std::uint64_t n = 0;
-  std::memcpy(&n, bytes, 8);
-  if (n < 2 || n > detail::kSafetensorsMaxHeader || n > size - 8)
-    detail::fail<FormatError>(name, ": expected a header length between 2 and ",
-                              std::min<std::uint64_t>(detail::kSafetensorsMaxHeader, size - 8),
-                              " bytes (file size ", size, "), got ", n);
-  const char* header_text = reinterpret_cast<const char*>(bytes + 8);
-  if (header_text[0] != '{')
-    detail::fail<FormatError>(name, ": expected the header to start with '{', got byte 0x",
-                              std::hex, static_cast<unsigned>(bytes[8]));
-  detail::JsonValue root =
-      detail::JsonParser(header_text, static_cast<std::size_t>(n), name).parse_document();
-  const std::uint64_t data_size = size - 8 - n;
-  detail::SafetensorsHeader header = detail::validate_safetensors_header(root, data_size, name);
-
+  const std::uint64_t n = detail::safetensors_header_length(bytes, size, name);
+  detail::SafetensorsHeader header = detail::parse_safetensors_header(
+      reinterpret_cast<const char*>(bytes + 8), n, size, name);
   SafetensorsFile out;
   out.tensors.set_source(name);
   out.metadata = std::move(header.metadata);
   const unsigned char* data = bytes + 8 + n;
-  for (const auto& e : header.entries) {
-    const unsigned char* src = data + e.begin;
-    if (options.widen_half && (e.dtype == DType::F16 || e.dtype == DType::BF16)) {
-      out.tensors.insert(e.key, detail::widen_half_tensor(e.dtype, e.shape, src));
-    } else {
-      Tensor t(e.dtype, e.shape);
-      if (t.byte_size() > 0) std::memcpy(t.raw(), src, t.byte_size());
-      out.tensors.insert(e.key, std::move(t));
-    }
-  }
+  for (const auto& e : header.entries)
+    out.tensors.insert(e.key, detail::safetensors_tensor(e, data + e.begin, options));
   return out;
 }
 
 namespace detail {
-// The whole file in memory; the size is taken from the stream so a file that changes while
-// being read is caught as a short read rather than trusted.
-inline std::vector<unsigned char> read_file_bytes(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) fail<IoError>(path, ": expected a readable ", what, " file, got an open failure");
+// Opens `path`, reads and validates the header; leaves `in` at the first data byte.
+inline SafetensorsHeader open_safetensors(std::ifstream& in, const std::string& path) {
+  in.open(path, std::ios::binary | std::ios::ate);
+  if (!in) fail<IoError>(path, ": expected a readable safetensors file, got an open failure");
   const std::streamoff end = in.tellg();
   if (end < 0) fail<IoError>(path, ": expected a seekable file, got tellg failure");
-  std::vector<unsigned char> bytes(static_cast<std::size_t>(end));
+  const auto file_size = static_cast<std::uint64_t>(end);
   in.seekg(0);
-  if (!bytes.empty() &&
-      !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
-    fail<IoError>(path, ": expected ", bytes.size(), " bytes, got a read error after ",
-                  in.gcount());
-  return bytes;
+  unsigned char first8[8] = {};
+  if (file_size >= 8) in.read(reinterpret_cast<char*>(first8), 8);
+  const std::uint64_t n = safetensors_header_length(first8, file_size, path);
+  std::string text(static_cast<std::size_t>(n), '\0');
+  if (!in.read(&text[0], static_cast<std::streamsize>(n)))
+    fail<IoError>(path, ": expected ", n, " header bytes, got a read error");
+  return parse_safetensors_header(text.data(), n, file_size, path);
 }
 }  // namespace detail
 
-// Tensors and metadata of a safetensors file.
+// Tensors and metadata of a safetensors file. The file is streamed: the header is read and
+// validated against the file size first, then each tensor's bytes go straight into its
+// storage, so peak memory is the tensors themselves (plus one tensor when widening halves).
 inline SafetensorsFile read_safetensors_file(const std::string& path,
                                              const SafetensorsReadOptions& options = {}) {
-  const std::vector<unsigned char> bytes = detail::read_file_bytes(path, "safetensors");
-  return parse_safetensors(bytes.data(), bytes.size(), path, options);
+  std::ifstream in;
+  detail::SafetensorsHeader header = detail::open_safetensors(in, path);
+  SafetensorsFile out;
+  out.tensors.set_source(path);
+  out.metadata = std::move(header.metadata);
+  std::vector<unsigned char> half;
+  for (const auto& e : header.entries) {  // contiguous and in data order: no seeking
+    const auto bytes = static_cast<std::streamsize>(e.end - e.begin);
+    const bool widen = options.widen_half && (e.dtype == DType::F16 || e.dtype == DType::BF16);
+    Tensor t = widen ? Tensor() : Tensor(e.dtype, e.shape);
+    unsigned char* dst = t.raw();
+    if (widen) {
+      half.resize(static_cast<std::size_t>(bytes));
+      dst = half.data();
+    }
+    if (bytes > 0 && !in.read(reinterpret_cast<char*>(dst), bytes))
+      detail::fail<IoError>(path, ": tensor '", e.key, "': expected ", bytes,
+                            " bytes, got a read error (file changed while reading?)");
+    if (widen) t = detail::widen_half_tensor(e.dtype, e.shape, half.data());
+    out.tensors.insert(e.key, std::move(t));
+  }
+  return out;
 }
 
 inline StateDict read_safetensors(const std::string& path,
@@ -630,8 +669,10 @@ inline StateDict read_safetensors(const std::string& path,
   return read_safetensors_file(path, options).tensors;
 }
 
+// Only the "__metadata__" strings; reads just the header (the whole header is validated).
 inline std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
-  return read_safetensors_file(path).metadata;
+  std::ifstream in;
+  return detail::open_safetensors(in, path).metadata;
 }
 
 // The file image write_safetensors stores: keys sorted in the header, data ordered by

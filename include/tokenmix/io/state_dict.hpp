@@ -119,6 +119,7 @@ class StateDictLoader {
   template <class T>
   void matrix_as(const std::string& key, Matrix<T>& out, Index rows, Index cols,
                  const std::vector<std::int64_t>& file_shape) {
+    check_count(key, file_shape, rows * cols);
     out.resize(rows, cols);
     if (const Tensor* t = take(key, file_shape)) t->copy_to(out.data());
   }
@@ -129,6 +130,7 @@ class StateDictLoader {
   template <class T>
   void vector_as(const std::string& key, Vector<T>& out, Index size,
                  const std::vector<std::int64_t>& file_shape) {
+    check_count(key, file_shape, size);
     out.resize(size);
     if (const Tensor* t = take(key, file_shape)) t->copy_to(out.data());
   }
@@ -168,6 +170,17 @@ class StateDictLoader {
   }
 
  private:
+  // A file shape whose element count differs from the destination would overrun it: that
+  // is a bug in the calling layer, not in the checkpoint, so it throws at once.
+  static void check_count(const std::string& key, const std::vector<std::int64_t>& file_shape,
+                          Index count) {
+    Index n = 1;
+    for (auto d : file_shape) n *= static_cast<Index>(d);
+    if (n != count || count < 0)
+      detail::fail<ShapeError>("StateDictLoader: '", key, "': expected a file shape of ", count,
+                               " elements, got ", detail::shape_string(file_shape));
+  }
+
   const StateDict& dict_;
   std::set<std::string> used_;
   std::vector<std::string> missing_, mismatched_, ignored_prefixes_;

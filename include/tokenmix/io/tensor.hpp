@@ -86,10 +86,11 @@ inline float bfloat16_to_float(std::uint16_t b) {
 
 class Tensor {
  public:
+  // An empty tensor: no storage, numel() 0.
   Tensor() = default;
   Tensor(DType dtype, std::vector<std::int64_t> shape)
       : dtype_(dtype), shape_(std::move(shape)),
-        bytes_(std::make_shared<std::vector<unsigned char>>(numel() * dtype_size(dtype_))) {}
+        bytes_(std::make_shared<std::vector<unsigned char>>(checked_byte_size(dtype_, shape_))) {}
 
   template <class T>
   static Tensor from_values(std::vector<std::int64_t> shape, const T* values) {
@@ -102,6 +103,7 @@ class Tensor {
   const std::vector<std::int64_t>& shape() const { return shape_; }
   Index dim() const { return static_cast<Index>(shape_.size()); }
   std::size_t numel() const {
+    if (!bytes_) return 0;
     std::size_t n = 1;
     for (auto s : shape_) n *= static_cast<std::size_t>(s);
     return n;
@@ -163,6 +165,27 @@ class Tensor {
   }
 
  private:
+  // Negative extents or a byte count beyond size_t would otherwise wrap into a bogus
+  // allocation; readers validate first, this guards hand-built shapes.
+  static std::size_t checked_byte_size(DType dtype, const std::vector<std::int64_t>& shape) {
+    std::size_t bytes = dtype_size(dtype);
+    bool zero = false, overflow = false;
+    for (auto s : shape) {
+      if (s < 0)
+        detail::fail<ShapeError>("Tensor: expected non-negative extents, got ",
+                                 detail::shape_string(shape));
+      const auto u = static_cast<std::size_t>(s);
+      if (u == 0) zero = true;
+      else if (bytes > static_cast<std::size_t>(-1) / u) overflow = true;
+      else bytes *= u;
+    }
+    if (zero) return 0;
+    if (overflow)
+      detail::fail<ShapeError>("Tensor: expected a byte size that fits in memory, got shape ",
+                               detail::shape_string(shape), " of ", dtype_name(dtype));
+    return bytes;
+  }
+
   DType dtype_ = DType::F32;
   std::vector<std::int64_t> shape_;
   std::shared_ptr<std::vector<unsigned char>> bytes_;
