@@ -1,0 +1,94 @@
+#pragma once
+// Shared helpers for the attention-style layer tests: fixture loading (written by
+// tests/reference/make_attention_fixtures.py) and SPEC.md's comparison criterion.
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <thread>
+
+#include "tokenmix/core/tensor.hpp"
+#include "tokenmix/io/safetensors.hpp"
+#include "tokenmix/layers/softmax.hpp"
+
+namespace attention_test {
+
+using tokenmix::Index;
+template <class T>
+using Matrix = tokenmix::Matrix<T>;
+
+inline tokenmix::SafetensorsFile fixture(const std::string& name) {
+  return tokenmix::read_safetensors_file(std::string(TOKENMIX_TEST_DATA_DIR) + "/attention/" +
+                                         name + ".safetensors");
+}
+
+inline Index meta(const tokenmix::SafetensorsFile& f, const std::string& key) {
+  return static_cast<Index>(std::stoll(f.metadata.at(key)));
+}
+
+// A [B, n, D] (or [n, D]) tensor as a (B*n) x D matrix of T.
+template <class T>
+Matrix<T> rows_of(const tokenmix::SafetensorsFile& f, const std::string& key) {
+  const tokenmix::Tensor& t = f.tensors.at(key);
+  const Index cols = t.shape().back();
+  Matrix<T> m(static_cast<Index>(t.numel()) / cols, cols);
+  t.copy_to(m.data());
+  return m;
+}
+
+// A 0/1 float mask tensor [B, n] as a bool matrix.
+inline tokenmix::BoolMatrix mask_of(const tokenmix::SafetensorsFile& f, const std::string& key) {
+  const Matrix<double> m = rows_of<double>(f, key);
+  return (m.array() != 0.0).matrix();
+}
+
+template <class T>
+constexpr double rtol() {
+  return sizeof(T) == 4 ? 1e-5 : 1e-10;
+}
+
+// SPEC.md 5: |y - ref| <= atol + rtol |ref| with atol = rtol max|ref|; NaN must match NaN.
+template <class A, class B>
+void check_close(const A& y, const B& ref, double rtol) {
+  REQUIRE(y.rows() == ref.rows());
+  REQUIRE(y.cols() == ref.cols());
+  double max_ref = 0;
+  for (Index i = 0; i < ref.rows(); ++i)
+    for (Index j = 0; j < ref.cols(); ++j)
+      if (std::isfinite(static_cast<double>(ref(i, j))))
+        max_ref = std::max(max_ref, std::abs(static_cast<double>(ref(i, j))));
+  const double atol = rtol * max_ref;
+  Index bad = 0;
+  double worst = 0;
+  for (Index i = 0; i < ref.rows(); ++i)
+    for (Index j = 0; j < ref.cols(); ++j) {
+      const double r = static_cast<double>(ref(i, j));
+      const double v = static_cast<double>(y(i, j));
+      if (std::isnan(r)) {
+        if (!std::isnan(v)) ++bad;
+        continue;
+      }
+      const double err = std::abs(v - r);
+      if (!(err <= atol + rtol * std::abs(r))) {
+        ++bad;
+        worst = std::max(worst, std::isnan(err) ? INFINITY : err / (atol + rtol * std::abs(r)));
+      }
+    }
+  INFO("elements outside tolerance: " << bad << ", worst error / allowed: " << worst);
+  CHECK(bad == 0);
+}
+
+// Runs `f` on two threads at once and returns both results.
+template <class F>
+auto on_two_threads(F f) {
+  decltype(f()) a, b;
+  std::thread t1([&] { a = f(); });
+  std::thread t2([&] { b = f(); });
+  t1.join();
+  t2.join();
+  return std::make_pair(a, b);
+}
+
+}  // namespace attention_test
