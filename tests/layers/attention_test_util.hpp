@@ -28,6 +28,14 @@ inline Index meta(const tokenmix::SafetensorsFile& f, const std::string& key) {
   return static_cast<Index>(std::stoll(f.metadata.at(key)));
 }
 
+// The fixture's module parameters alone (inputs, outputs and masks removed), for strict loads.
+inline tokenmix::StateDict params(const tokenmix::SafetensorsFile& f) {
+  tokenmix::StateDict out = f.tensors;
+  for (const char* k : {"input", "output", "input_short", "output_short", "key_padding_mask"})
+    out.erase(k);
+  return out;
+}
+
 // A [B, n, D] (or [n, D]) tensor as a (B*n) x D matrix of T.
 template <class T>
 Matrix<T> rows_of(const tokenmix::SafetensorsFile& f, const std::string& key) {

@@ -18,8 +18,7 @@ SelfAttention<T> layer_from(const SafetensorsFile& f) {
   c.heads = meta(f, "heads");
   c.causal = meta(f, "causal") != 0;
   SelfAttention<T> layer(c);
-  StateDictLoader loader(f.tensors);
-  layer.load(loader, "");
+  layer.load(attention_test::params(f));
   return layer;
 }
 

@@ -1,0 +1,135 @@
+#pragma once
+// aMLP's tiny attention (SPEC 2.5; lucidrains g-mlp-pytorch `Attention`): one head of width
+// a = attn_dim (64 in the paper) on the block's normalised input, its output added to the
+// spatial gating unit's gate.
+//
+//   [Q | K | V] = X to_qkv.weight^T              (no bias; chunk(3): Q first, then K, V)
+//   T = softmax((Q K^T) * a^-1/2 + M) V           (tiled, attention_kernel.hpp)
+//   Y = T to_out.weight^T + to_out.bias           [B*n, out_channels]   (out = H/2 in aMLP)
+//
+// Causal hides key j > i (lucidrains fills with -float max; the softmax is the same).
+// forward_add() accumulates into y instead of overwriting it, which is how the aMLP block
+// adds T to the gate without another buffer or pass.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "tokenmix/core/error.hpp"
+#include "tokenmix/core/gemm.hpp"
+#include "tokenmix/core/random.hpp"
+#include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/workspace.hpp"
+#include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/attention_kernel.hpp"
+
+namespace tokenmix {
+
+template <class T>
+class TinyAttention {
+ public:
+  struct Config {
+    Index channels = 0;      // D, input width
+    Index out_channels = 0;  // width of the result (H/2 in the aMLP block)
+    Index attn_dim = 64;     // a
+    bool causal = false;
+  };
+
+  explicit TinyAttention(const Config& config) : config_(config) {
+    if (config.channels <= 0 || config.out_channels <= 0 || config.attn_dim <= 0)
+      detail::fail<ArgumentError>(
+          "TinyAttention: expected channels, out_channels and attn_dim > 0, got ",
+          config.channels, ", ", config.out_channels, ", ", config.attn_dim);
+    to_qkv_weight = Matrix<T>::Zero(3 * config.attn_dim, config.channels);
+    to_out_weight = Matrix<T>::Zero(config.out_channels, config.attn_dim);
+    to_out_bias = Vector<T>::Zero(config.out_channels);
+  }
+
+  const Config& config() const { return config_; }
+
+  void load(const StateDict& dict, const std::string& prefix = "") {
+    StateDictLoader loader(dict);
+    load(loader, prefix);
+    loader.finish("TinyAttention", prefix);
+  }
+  void load(StateDictLoader& loader, const std::string& prefix) {
+    const Index a = config_.attn_dim;
+    loader.matrix(prefix + "to_qkv.weight", to_qkv_weight, 3 * a, config_.channels);
+    loader.matrix(prefix + "to_out.weight", to_out_weight, config_.out_channels, a);
+    loader.vector(prefix + "to_out.bias", to_out_bias, config_.out_channels);
+  }
+  void save(StateDict& dict, const std::string& prefix = "") const {
+    dict.insert(prefix + "to_qkv.weight", to_qkv_weight);
+    dict.insert(prefix + "to_out.weight", to_out_weight);
+    dict.insert(prefix + "to_out.bias", to_out_bias);
+  }
+
+  // PyTorch's default nn.Linear init for both projections (lucidrains does not override it).
+  void init_random(std::uint64_t seed) {
+    Random rng(seed);
+    rng.fill_linear_default(to_qkv_weight);
+    rng.fill_linear_default(to_out_weight);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(config_.attn_dim));
+    for (Index i = 0; i < to_out_bias.size(); ++i)
+      to_out_bias[i] = static_cast<T>(rng.uniform(-bound, bound));
+  }
+
+  // x: (B*n) x channels; y: (B*n) x out_channels (y may alias x when the widths agree).
+  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
+    run(x, seq_len, y, false);
+  }
+  // y += attention(x): the aMLP gate accumulation.
+  void forward_add(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
+    run(x, seq_len, y, true);
+  }
+  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
+    Matrix<T> y(x.rows(), config_.out_channels);
+    forward(x, seq_len, y);
+    return y;
+  }
+
+  Matrix<T> to_qkv_weight;  // [3a, D]
+  Matrix<T> to_out_weight;  // [out, a]
+  Vector<T> to_out_bias;    // [out]
+
+ private:
+  void run(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T>& y, bool accumulate) const {
+    const Index d = config_.channels, a = config_.attn_dim, out = config_.out_channels;
+    detail::expect_cols("TinyAttention", "input", d, x.cols());
+    detail::expect_shape("TinyAttention", "output", x.rows(), out, y.rows(), y.cols());
+    const Index batch = detail::batch_count("TinyAttention", x.rows(), seq_len);
+    const Index rows = x.rows();
+
+    ScratchFrame frame;
+    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * a));
+    T* o = frame.take<T>(static_cast<std::size_t>(rows * a));
+    gemm<T>(Trans::N, Trans::T, rows, 3 * a, d, T(1), x.data(), x.outerStride(),
+            to_qkv_weight.data(), d, T(0), qkv, 3 * a);
+
+    const T scale = T(1) / std::sqrt(static_cast<T>(a));
+    for (Index b = 0; b < batch; ++b) {
+      detail::AttentionHead<T> head;
+      head.n_q = head.n_k = seq_len;
+      head.dim_qk = head.dim_v = a;
+      const T* base = qkv + b * seq_len * 3 * a;
+      head.q = base;
+      head.k = base + a;
+      head.v = base + 2 * a;
+      head.ldq = head.ldk = head.ldv = 3 * a;
+      head.o = o + b * seq_len * a;
+      head.ldo = a;
+      head.scale = scale;
+      head.causal = config_.causal;
+      detail::attention_head(head);
+    }
+
+    Epilogue<T> bias;
+    bias.col_bias = to_out_bias.data();
+    gemm<T>(Trans::N, Trans::T, rows, out, a, T(1), o, a, to_out_weight.data(), a,
+            accumulate ? T(1) : T(0), y.data(), y.outerStride(), bias);
+  }
+
+  Config config_;
+};
+
+}  // namespace tokenmix
