@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenmix/io/npy.hpp"
 #include "tokenmix/io/safetensors.hpp"
 
 using namespace tokenmix;
@@ -404,4 +405,89 @@ TEST_CASE("every truncation and single-byte corruption of a file fails cleanly",
   }
   // Most corruptions of structure must be caught; a handful land in strings and are legal.
   CHECK(accepted < 8 * (8 + n) / 4);
+}
+
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The interpreter for the cross-check: $TOKENMIX_PYTHON, else Debian's /usr/bin/python3
+// (where python3-numpy lives), else whatever python3 is on PATH.
+std::string python_interpreter() {
+  if (const char* env = std::getenv("TOKENMIX_PYTHON")) return env;
+  if (fs::exists("/usr/bin/python3")) return "/usr/bin/python3";
+  return "python3";
+}
+
+nlohmann::json manifest_tensor(const Tensor& t) {
+  return {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"bits", all_hex(t)}};
+}
+}  // namespace
+
+TEST_CASE("files tokenmix writes read back correctly with numpy", "[io][safetensors][npy][python]") {
+  if (!std::system(nullptr)) {
+    WARN("no command processor: skipping the numpy cross-check");
+    return;
+  }
+  const std::string python = python_interpreter();
+  if (std::system((shell_quote(python) + " -c 'import numpy' >/dev/null 2>&1").c_str()) != 0) {
+    WARN("numpy not available to " << python << ": skipping the numpy cross-check");
+    return;
+  }
+  TempDir dir;
+  nlohmann::json files = nlohmann::json::array();
+
+  // safetensors: every dtype, a 0-d and an empty tensor, metadata.
+  StateDict sd = sample_dict();
+  Tensor h(DType::F16, {2, 2});
+  const std::uint16_t hb[4] = {0x3c00, 0x0001, 0xfc00, 0x7e00};
+  std::memcpy(h.raw(), hb, sizeof hb);
+  Tensor bf(DType::BF16, {3});
+  const std::uint16_t bb[3] = {0x3f80, 0x0001, 0x7f80};
+  std::memcpy(bf.raw(), bb, sizeof bb);
+  const float scalar = -0.0f;
+  sd.insert("half", h);
+  sd.insert("brain", bf);
+  sd.insert("scalar", Tensor::from_values<float>({}, &scalar));
+  sd.insert("empty", Tensor(DType::F64, {0, 3}));
+  const std::map<std::string, std::string> meta = {{"format", "pt"}, {"by", "tokenmix \"test\""}};
+  write_safetensors(dir.file("all.safetensors"), sd, meta);
+  nlohmann::json tensors = nlohmann::json::object();
+  for (const auto& kv : sd) tensors[kv.first] = manifest_tensor(kv.second);
+  files.push_back({{"file", "all.safetensors"}, {"format", "safetensors"}, {"metadata", meta},
+                   {"tensors", tensors}});
+  write_safetensors(dir.file("empty.safetensors"), StateDict());
+  files.push_back({{"file", "empty.safetensors"}, {"format", "safetensors"},
+                   {"tensors", nlohmann::json::object()}});
+
+  // .npy: every dtype, scalar, empty, 1-D. (The version-2.0 writer path needs a header over
+  // 64 KiB, i.e. thousands of dimensions, beyond numpy's 32/64: tested in test_npy only.)
+  auto add_npy = [&](const std::string& name, const Tensor& t, const char* version) {
+    write_npy(dir.file(name), t);
+    files.push_back({{"file", name}, {"format", "npy"}, {"descr", detail::npy_descr(t.dtype())},
+                     {"shape", t.shape()}, {"bits", all_hex(t)}, {"version", version}});
+  };
+  for (const auto& kv : sd)
+    if (kv.second.dtype() != DType::BF16) add_npy(kv.first + ".npy", kv.second, "1.0");
+  Matrix<double> m(2, 3);
+  m << 1, -2, 3.5, 1e-310, -0.0, 6;  // a subnormal and a negative zero
+  write_npy(dir.file("matrix.npy"), m);
+  files.push_back({{"file", "matrix.npy"}, {"format", "npy"}, {"descr", "<f8"},
+                   {"shape", {2, 3}}, {"bits", all_hex(Tensor::from_values<double>({2, 3}, m.data()))}});
+
+  std::ofstream(dir.file("manifest.json")) << nlohmann::json{{"files", files}}.dump(1);
+  const std::string script =
+      std::string(TOKENMIX_TEST_DATA_DIR) + "/../reference/check_written_files.py";
+  const std::string log = dir.file("check.log");
+  const int rc = std::system((shell_quote(python) + " " + shell_quote(script) + " " +
+                              shell_quote(dir.path.string()) + " >" + shell_quote(log) + " 2>&1")
+                                 .c_str());
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(output);
+  CHECK(rc == 0);
+  CHECK(output.find(std::to_string(files.size()) + " files, 0 problems") != std::string::npos);
 }
