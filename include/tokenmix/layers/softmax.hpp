@@ -321,6 +321,52 @@ TOKENMIX_TARGET_AVX2 inline double exp_shift_sum_avx2(double* x, Index n, double
   return (buf[0] + buf[2]) + (buf[1] + buf[3]);
 }
 
+// x[j] = exp(x[j] - shift[j]); sum[j] += x[j]: one row of a softmax taken down columns.
+TOKENMIX_TARGET_AVX512 inline void exp_columns_avx512(float* x, const float* shift, float* sum,
+                                                      Index n) {
+  for (Index j = 0; j < n; j += 16) {
+    const Index left = n - j;
+    const __mmask16 m = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+    const __m512 e = exp_avx512(
+        _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), _mm512_maskz_loadu_ps(m, shift + j)));
+    _mm512_mask_storeu_ps(x + j, m, e);
+    _mm512_mask_storeu_ps(sum + j, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, sum + j), e));
+  }
+}
+TOKENMIX_TARGET_AVX512 inline void exp_columns_avx512(double* x, const double* shift,
+                                                      double* sum, Index n) {
+  for (Index j = 0; j < n; j += 8) {
+    const Index left = n - j;
+    const __mmask8 m = left >= 8 ? __mmask8(0xff) : __mmask8((1u << left) - 1u);
+    const __m512d e = exp_avx512(
+        _mm512_sub_pd(_mm512_maskz_loadu_pd(m, x + j), _mm512_maskz_loadu_pd(m, shift + j)));
+    _mm512_mask_storeu_pd(x + j, m, e);
+    _mm512_mask_storeu_pd(sum + j, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, sum + j), e));
+  }
+}
+TOKENMIX_TARGET_AVX2 inline void exp_columns_avx2(float* x, const float* shift, float* sum,
+                                                  Index n) {
+  Index j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e =
+        exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), _mm256_loadu_ps(shift + j)));
+    _mm256_storeu_ps(x + j, e);
+    _mm256_storeu_ps(sum + j, _mm256_add_ps(_mm256_loadu_ps(sum + j), e));
+  }
+  for (; j < n; ++j) sum[j] += x[j] = std::exp(x[j] - shift[j]);
+}
+TOKENMIX_TARGET_AVX2 inline void exp_columns_avx2(double* x, const double* shift, double* sum,
+                                                  Index n) {
+  Index j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const __m256d e =
+        exp_avx2(_mm256_sub_pd(_mm256_loadu_pd(x + j), _mm256_loadu_pd(shift + j)));
+    _mm256_storeu_pd(x + j, e);
+    _mm256_storeu_pd(sum + j, _mm256_add_pd(_mm256_loadu_pd(sum + j), e));
+  }
+  for (; j < n; ++j) sum[j] += x[j] = std::exp(x[j] - shift[j]);
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -345,6 +391,17 @@ T exp_shift_sum(T* x, Index n, T shift) {
     sum += x[i];
   }
   return sum;
+}
+
+// x[j] = exp(x[j] - shift[j]) and sum[j] += x[j] for j < n (column-wise softmax rows).
+template <class T>
+void exp_columns(T* x, const T* shift, T* sum, Index n) {
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+  const Isa isa = active_isa();
+  if (isa == Isa::avx512) return exp_columns_avx512(x, shift, sum, n);
+  if (isa == Isa::avx2) return exp_columns_avx2(x, shift, sum, n);
+#endif
+  for (Index j = 0; j < n; ++j) sum[j] += x[j] = std::exp(x[j] - shift[j]);
 }
 
 // exp(x[i]) into y[i] (may alias), used by tests of the exp kernels and by callers with no
