@@ -5,90 +5,280 @@
 //
 // All operands are row-major with a leading dimension; op(X) is X or X^T, so column-major
 // operands are handled as transposes of row-major ones. beta == 0 never reads C.
+//
+// Structure (BLIS-style, with the roles of the caches chosen for row-major C):
+//   pc (KC rows of op(B))   -> ic (MC rows of A: packed once per pc into MR-row slivers)
+//   -> jc (NC columns: a KC x NC block of B, packed into 64-byte panels, stays in L2)
+//   -> ir (MR rows: one KC x MR sliver of packed A stays in L1 across the jr sweep)
+//   -> jr (NR columns: the micro-kernel streams a KC x NR sliver of B from L2).
+// Vectors run along n (C's contiguous dimension); A values are broadcast. The micro-kernels
+// and per-ISA vector code are in gemm_kernels.hpp / gemm_microkernel.hpp.
+//
+// Determinism: every element of C is computed by the same chain of fused multiply-adds in
+// the same k order whatever the tiling, the thread count or whether B was packed ahead of
+// time, so results are bit-identical across thread counts and between gemm and gemm_packed.
+// They differ between ISAs (the scalar path does not fuse multiply and add).
 
 #include <algorithm>
-#include <cmath>
-#include <vector>
+#include <cstdint>
+#include <functional>
+#include <type_traits>
 
 #include "tokenmix/core/error.hpp"
+#include "tokenmix/core/gemm_kernels.hpp"
+#include "tokenmix/core/isa.hpp"
 #include "tokenmix/core/packed_matrix.hpp"
 #include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/thread_pool.hpp"
 #include "tokenmix/core/threads.hpp"
+#include "tokenmix/core/workspace.hpp"
 
 namespace tokenmix {
-
-enum class Trans { N, T };
-enum class Activation { none, gelu_erf, gelu_tanh, relu, tanh };
-
-// Applied per element of the m x n result, in this order, while the tile is hot:
-//   v = alpha*acc + beta*C_old; v += col_bias[j] (if set) + row_bias[i] (if set);
-//   v = act(v); v *= col_scale[j] (if set); v += residual[i*ld_residual + j] (if set).
-template <class T>
-struct Epilogue {
-  const T* col_bias = nullptr;   // length n  (nn.Linear bias)
-  const T* row_bias = nullptr;   // length m  (token-mixing bias per output token)
-  Activation act = Activation::none;
-  const T* col_scale = nullptr;  // length n  (LayerScale)
-  const T* residual = nullptr;   // may alias C (in-place residual)
-  Index ld_residual = 0;
-};
-
 namespace detail {
-
-// Scalar activations in double, exact to the last bit of a float result and to ~1 ulp of a
-// double one. GELU is written as x * Phi(x) with Phi through erfc, so its relative accuracy
-// holds for large negative x where 1 + erf(x) would cancel.
-inline double activate_scalar(Activation act, double x) {
-  switch (act) {
-    case Activation::none: return x;
-    case Activation::relu: return x > 0 ? x : 0.0;
-    case Activation::tanh: return std::tanh(x);
-    case Activation::gelu_erf: return 0.5 * x * std::erfc(-x * 0.70710678118654752440);
-    case Activation::gelu_tanh: {
-      const double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
-      // 0.5 * (1 + tanh(u)) == 1 / (1 + exp(-2u)), without the cancellation at u << 0.
-      return x / (1.0 + std::exp(-2.0 * u));
-    }
-  }
-  return x;
-}
 
 inline const char* trans_name(Trans t) { return t == Trans::N ? "N" : "T"; }
 
+constexpr Index round_up_index(Index x, Index to) { return (x + to - 1) / to * to; }
+
+// Cache blocking for one kernel K (MR x NR register tile over scalar T). Cache sizes are
+// those of the target class of machine: 48 KB L1d and 2 MB L2 per core.
+template <class K>
+struct GemmBlocking {
+  using T = typename K::T;
+  static constexpr Index MR = K::MR;
+  static constexpr Index NR = K::NR;
+  static constexpr Index PW = gemm_panel_width<T>;
+  static constexpr Index KC = gemm_kc<T>;
+  // Column unit of the N loops: tiles never straddle a packed panel boundary.
+  static constexpr Index NU = NR > PW ? NR : PW;
+  static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 1024 : 512, NU);
+  static constexpr Index MC = MR * (2048 / MR);
+
+  static constexpr std::size_t l1d = 48 * 1024, l2 = 2 * 1024 * 1024;
+  static_assert(NR % PW == 0 || PW % NR == 0, "a tile must cover whole panels or divide one");
+  static_assert(NC % NR == 0 && NC % PW == 0, "NC must be a whole number of tiles and panels");
+  static_assert(MC % MR == 0, "MC must be a whole number of slivers");
+  // The A sliver the jr loop reuses, plus a few lines of the streaming B sliver, live in L1.
+  static_assert(MR * KC * sizeof(T) <= l1d * 2 / 3, "KC x MR sliver of A must stay in L1");
+  // The B block swept once per A sliver lives in L2 next to C and A traffic.
+  static_assert(KC * NC * sizeof(T) <= l2 * 3 / 4, "KC x NC block of B must stay in L2");
+};
+
+template <class T>
+struct GemmCall {
+  bool trans_a, trans_b;
+  Index m, n, k;
+  T alpha;
+  const T* a;
+  Index lda;
+  const T* b;  // null when packed is set
+  Index ldb;
+  const PackedMatrix<T>* packed;
+  T beta;
+  T* c;
+  Index ldc;
+  Epilogue<T> epilogue;
+};
+
+// Packs op(A) rows [0, mr) x columns [0, kc) (a points at the first element) into an
+// MR-row sliver: dst[p * MR + r], rows mr..MR zero.
+template <class T, int MR>
+void pack_a_sliver(bool trans_a, const T* a, Index lda, Index mr, Index kc, T* dst) {
+  if (!trans_a) {
+    for (Index r = 0; r < mr; ++r) {
+      const T* row = a + r * lda;
+      for (Index p = 0; p < kc; ++p) dst[p * MR + r] = row[p];
+    }
+    if (mr < MR)
+      for (Index p = 0; p < kc; ++p)
+        for (Index r = mr; r < MR; ++r) dst[p * MR + r] = T(0);
+  } else {
+    for (Index p = 0; p < kc; ++p) {
+      const T* src = a + p * lda;
+      T* out = dst + p * MR;
+      for (Index r = 0; r < mr; ++r) out[r] = src[r];
+      for (Index r = mr; r < MR; ++r) out[r] = T(0);
+    }
+  }
+}
+
+// Whole computation restricted to C rows [i0, i1) and columns [j0, j1); j0 is a multiple of
+// NU. Runs on one thread with its own scratch.
+template <class K>
+void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, Index j1) {
+  using T = typename K::T;
+  using Bk = GemmBlocking<K>;
+  constexpr Index MR = Bk::MR, NR = Bk::NR, PW = Bk::PW, KC = Bk::KC, NC = Bk::NC, MC = Bk::MC;
+  if (i0 >= i1 || j0 >= j1) return;
+
+  // Few A slivers would not repay packing B: read B in place when it is row-major.
+  const bool direct_b = g.packed == nullptr && !g.trans_b && (i1 - i0) <= 4 * MR;
+  const bool pack_b_here = g.packed == nullptr && !direct_b;
+  const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
+  const Index kc_max = std::max<Index>(1, std::min(KC, k));
+
+  ScratchFrame frame;
+  T* a_buf = frame.take<T>(static_cast<std::size_t>(std::min(MC, round_up_index(i1 - i0, MR)) * kc_max));
+  T* b_buf = pack_b_here ? frame.take<T>(static_cast<std::size_t>(
+                               kc_max * round_up_index(std::min(NC, j1 - j0), PW)))
+                         : nullptr;
+  const Epilogue<T>& e = g.epilogue;
+  GemmEpilogueTile<T> ep{};
+  GemmTile<T> t{};
+  t.alpha = g.alpha;
+  t.ldc = g.ldc;
+
+  const Index k_blocks = std::max<Index>(1, (k + KC - 1) / KC);
+  for (Index kb = 0; kb < k_blocks; ++kb) {
+    const Index pc = kb * KC;
+    const Index kc = std::min(KC, k - pc);
+    const bool first = kb == 0, last = kb + 1 == k_blocks;
+    t.k = kc;
+    t.beta = first ? g.beta : T(1);
+    t.read_c = !first || g.beta != T(0);
+    t.epilogue = last ? &ep : nullptr;
+
+    for (Index ic = i0; ic < i1; ic += MC) {
+      const Index mc = std::min(MC, i1 - ic);
+      for (Index ir = 0; ir < mc; ir += MR) {
+        const Index row = ic + ir;
+        const T* src = g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc;
+        pack_a_sliver<T, MR>(g.trans_a, src, g.lda, std::min<Index>(MR, mc - ir), kc,
+                             a_buf + ir * kc);
+      }
+      for (Index jc = j0; jc < j1; jc += NC) {
+        const Index nc = std::min(NC, j1 - jc);
+        const T* bb;
+        Index b_rs, b_ps;
+        if (g.packed) {
+          bb = g.packed->block(pc) + (jc / PW) * kc * PW;
+          b_rs = PW;
+          b_ps = kc * PW;
+        } else if (direct_b) {
+          bb = g.b + pc * g.ldb + jc;
+          b_rs = g.ldb;
+          b_ps = PW;
+        } else {
+          const T* src = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
+          pack_b_block(g.trans_b, kc, nc, src, g.ldb, b_buf);
+          bb = b_buf;
+          b_rs = PW;
+          b_ps = kc * PW;
+        }
+        t.b_rs = b_rs;
+        t.b_ps = b_ps;
+        for (Index ir = 0; ir < mc; ir += MR) {
+          const Index row = ic + ir;
+          t.a = a_buf + ir * kc;
+          t.mr = std::min<Index>(MR, mc - ir);
+          for (Index jr = 0; jr < nc; jr += NR) {
+            const Index col = jc + jr;
+            t.nr = std::min<Index>(NR, nc - jr);
+            t.b = bb + (jr / PW) * b_ps;
+            t.b_off = jr % PW;
+            t.c = g.c + row * g.ldc + col;
+            if (last) {
+              ep.col_bias = e.col_bias ? e.col_bias + col : nullptr;
+              ep.row_bias = e.row_bias ? e.row_bias + row : nullptr;
+              ep.act = e.act;
+              ep.col_scale = e.col_scale ? e.col_scale + col : nullptr;
+              ep.residual = e.residual ? e.residual + row * e.ld_residual + col : nullptr;
+              ep.ld_residual = e.ld_residual;
+            }
+            K::tile(t, direct_b && t.nr < NR);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class K>
+void gemm_driver(GemmCall<typename K::T> g, int threads) {
+  using T = typename K::T;
+  using Bk = GemmBlocking<K>;
+  constexpr Index MR = Bk::MR, NU = Bk::NU, KC = Bk::KC;
+  if (g.m == 0 || g.n == 0) return;
+
+  ScratchFrame frame;
+  // A residual overlapping C would be read after earlier k blocks overwrote it with partial
+  // sums (or, if offset, after a neighbouring tile wrote it): work from a copy then.
+  if (g.epilogue.residual) {
+    const Epilogue<T>& e = g.epilogue;
+    const auto lo = [](const T* p) { return reinterpret_cast<std::uintptr_t>(p); };
+    const bool overlap = lo(e.residual) < lo(g.c + (g.m - 1) * g.ldc + g.n) &&
+                         lo(g.c) < lo(e.residual + (g.m - 1) * e.ld_residual + g.n);
+    const bool same = e.residual == g.c && e.ld_residual == g.ldc;
+    const bool one_block = g.alpha == T(0) || g.k <= KC;
+    if (overlap && !(same && one_block)) {
+      T* copy = frame.take<T>(static_cast<std::size_t>(g.m * g.n));
+      for (Index i = 0; i < g.m; ++i)
+        std::copy(e.residual + i * e.ld_residual, e.residual + i * e.ld_residual + g.n,
+                  copy + i * g.n);
+      g.epilogue.residual = copy;
+      g.epilogue.ld_residual = g.n;
+    }
+  }
+
+  // Waking a helper costs microseconds: below ~4 MFLOP per thread it does not pay.
+  const double flops = 2.0 * double(g.m) * double(g.n) * double(std::max<Index>(g.k, 1));
+  int workers = num_threads(threads);
+  workers = static_cast<int>(std::min<double>(workers, std::max(1.0, flops / 4e6)));
+  if (workers <= 1) {
+    gemm_chunk<K>(g, 0, g.m, 0, g.n);
+    return;
+  }
+  // Split C into `workers` row or column ranges of whole tiles, whichever balances better
+  // (columns on a tie: each thread then packs only its own part of B).
+  const Index tiles_n = (g.n + NU - 1) / NU, tiles_m = (g.m + MR - 1) / MR;
+  const auto balance = [&](Index tiles) {
+    const Index per = (tiles + workers - 1) / workers;
+    return double(tiles) / double(per * workers);
+  };
+  const bool split_n = balance(tiles_n) >= balance(tiles_m);
+  const Index tiles = split_n ? tiles_n : tiles_m;
+  const Index unit = split_n ? NU : MR;
+  const Index extent = split_n ? g.n : g.m;
+  const int chunks = static_cast<int>(std::min<Index>(workers, tiles));
+  ThreadPool::global().parallel_for(chunks, chunks, [&](Index chunk) {
+    const Index lo = std::min(extent, (tiles * chunk / chunks) * unit);
+    const Index hi = std::min(extent, (tiles * (chunk + 1) / chunks) * unit);
+    if (split_n)
+      gemm_chunk<K>(g, 0, g.m, lo, hi);
+    else
+      gemm_chunk<K>(g, lo, hi, 0, g.n);
+  });
+}
+
+template <class T>
+void gemm_dispatch(const GemmCall<T>& g, int threads) {
+  with_gemm_kernel<T>(active_isa(),
+                      [&](auto kernel) { gemm_driver<decltype(kernel)>(g, threads); });
+}
+
+template <class T>
+void check_gemm_sizes(const char* what, Index m, Index n, Index k) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "gemm: T must be float or double");
+  if (m < 0 || n < 0 || k < 0)
+    fail<ArgumentError>(what, ": expected non-negative m, n, k, got ", m, ", ", n, ", ", k);
+}
+
 }  // namespace detail
 
+// C (m x n, row-major, leading dim ldc) = epilogue(alpha * op(A) * op(B) + beta * C).
+// threads: 0 = num_threads() setting.
 template <class T>
 void gemm(Trans trans_a, Trans trans_b, Index m, Index n, Index k, T alpha, const T* a,
           Index lda, const T* b, Index ldb, T beta, T* c, Index ldc,
           const Epilogue<T>& epilogue = {}, int threads = 0) {
-  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
-                "gemm: T must be float or double");
-  if (m < 0 || n < 0 || k < 0)
-    detail::fail<ArgumentError>("gemm: expected non-negative m, n, k, got ", m, ", ", n, ", ",
-                                k);
-  (void)threads;
-  if (m == 0 || n == 0) return;
-  std::vector<double> row(static_cast<std::size_t>(n));
-  for (Index i = 0; i < m; ++i) {
-    std::fill(row.begin(), row.end(), 0.0);
-    for (Index p = 0; p < k; ++p) {
-      const double aip = trans_a == Trans::N ? a[i * lda + p] : a[p * lda + i];
-      for (Index j = 0; j < n; ++j)
-        row[j] += aip * (trans_b == Trans::N ? b[p * ldb + j] : b[j * ldb + p]);
-    }
-    for (Index j = 0; j < n; ++j) {
-      double v = alpha * row[j];
-      if (beta != T(0)) v += beta * c[i * ldc + j];
-      if (epilogue.col_bias) v += epilogue.col_bias[j];
-      if (epilogue.row_bias) v += epilogue.row_bias[i];
-      v = detail::activate_scalar(epilogue.act, static_cast<T>(v));
-      if (epilogue.col_scale) v *= epilogue.col_scale[j];
-      if (epilogue.residual) v += epilogue.residual[i * epilogue.ld_residual + j];
-      c[i * ldc + j] = static_cast<T>(v);
-    }
-  }
+  detail::check_gemm_sizes<T>("gemm", m, n, k);
+  detail::GemmCall<T> g{trans_a == Trans::T, trans_b == Trans::T, m, n, k, alpha, a, lda, b,
+                        ldb, nullptr, beta, c, ldc, epilogue};
+  detail::gemm_dispatch(g, threads);
 }
 
+// Eigen-view convenience; checks that op(A), op(B) and C agree and throws ShapeError if not.
 template <class T>
 void gemm(Trans trans_a, Trans trans_b, T alpha, const ConstMatrixRef<T>& a,
           const ConstMatrixRef<T>& b, T beta, MatrixRef<T> c, const Epilogue<T>& epilogue = {},
@@ -99,13 +289,14 @@ void gemm(Trans trans_a, Trans trans_b, T alpha, const ConstMatrixRef<T>& a,
   const Index n = trans_b == Trans::N ? b.cols() : b.rows();
   if (kb != k)
     detail::fail<ShapeError>("gemm: expected op(B) with ", k, " rows to match op(A) [", m, ", ",
-                             k, "] (trans ", detail::trans_name(trans_a), detail::trans_name(trans_b),
-                             "), got op(B) [", kb, ", ", n, "]");
+                             k, "] (trans ", detail::trans_name(trans_a),
+                             detail::trans_name(trans_b), "), got op(B) [", kb, ", ", n, "]");
   detail::expect_shape("gemm", "C", m, n, c.rows(), c.cols());
   gemm<T>(trans_a, trans_b, m, n, k, alpha, a.data(), a.outerStride(), b.data(),
           b.outerStride(), beta, c.data(), c.outerStride(), epilogue, threads);
 }
 
+// Packs op(B) (k x n) once, e.g. a weight at load time, for any number of gemm_packed calls.
 template <class T>
 PackedMatrix<T> pack_b(Trans trans_b, Index k, Index n, const T* b, Index ldb) {
   if (k < 0 || n < 0)
@@ -113,30 +304,14 @@ PackedMatrix<T> pack_b(Trans trans_b, Index k, Index n, const T* b, Index ldb) {
   return PackedMatrix<T>(trans_b == Trans::T, k, n, b, ldb);
 }
 
+// C (m x n) = epilogue(op(A) * B + beta * C) with B packed by pack_b (alpha is 1).
 template <class T>
 void gemm_packed(Trans trans_a, Index m, const T* a, Index lda, const PackedMatrix<T>& b,
                  T beta, T* c, Index ldc, const Epilogue<T>& epilogue = {}, int threads = 0) {
-  const Index k = b.rows(), n = b.cols();
-  (void)threads;
-  if (m == 0 || n == 0) return;
-  std::vector<double> row(static_cast<std::size_t>(n));
-  for (Index i = 0; i < m; ++i) {
-    std::fill(row.begin(), row.end(), 0.0);
-    for (Index p = 0; p < k; ++p) {
-      const double aip = trans_a == Trans::N ? a[i * lda + p] : a[p * lda + i];
-      for (Index j = 0; j < n; ++j) row[j] += aip * b.at(p, j);
-    }
-    for (Index j = 0; j < n; ++j) {
-      double v = row[j];
-      if (beta != T(0)) v += beta * c[i * ldc + j];
-      if (epilogue.col_bias) v += epilogue.col_bias[j];
-      if (epilogue.row_bias) v += epilogue.row_bias[i];
-      v = detail::activate_scalar(epilogue.act, static_cast<T>(v));
-      if (epilogue.col_scale) v *= epilogue.col_scale[j];
-      if (epilogue.residual) v += epilogue.residual[i * epilogue.ld_residual + j];
-      c[i * ldc + j] = static_cast<T>(v);
-    }
-  }
+  detail::check_gemm_sizes<T>("gemm_packed", m, b.cols(), b.rows());
+  detail::GemmCall<T> g{trans_a == Trans::T, false, m, b.cols(), b.rows(), T(1), a, lda,
+                        nullptr, 0, &b, beta, c, ldc, epilogue};
+  detail::gemm_dispatch(g, threads);
 }
 
 }  // namespace tokenmix

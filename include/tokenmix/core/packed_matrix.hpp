@@ -43,22 +43,29 @@ inline std::size_t packed_offset(Index k, Index n, Index p, Index j) {
                                   (p - block * kc) * pw + (j % pw));
 }
 
-// Packs rows [p0, p0+kc) of op(B) into `dst` as kc x pw panels covering all n columns.
+// Packs op(B) rows [0, kc) x columns [0, nc) into kc x PW panels (the last zero-padded).
+// `src` points at op(B)(0, 0) of the block: row-major B (trans_b false) or its transpose.
 template <class T>
-void pack_b_block(bool trans_b, Index kc, Index n, const T* b, Index ldb, Index p0, T* dst) {
+void pack_b_block(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
   constexpr Index pw = gemm_panel_width<T>;
-  for (Index j0 = 0; j0 < n; j0 += pw) {
-    const Index w = std::min(pw, n - j0);
-    for (Index p = 0; p < kc; ++p) {
-      T* out = dst + p * pw;
-      if (!trans_b) {
-        const T* row = b + (p0 + p) * ldb + j0;
+  for (Index j0 = 0; j0 < nc; j0 += pw) {
+    const Index w = std::min(pw, nc - j0);
+    if (!trans_b) {
+      for (Index p = 0; p < kc; ++p) {
+        const T* row = src + p * ldb + j0;
+        T* out = dst + p * pw;
         for (Index j = 0; j < w; ++j) out[j] = row[j];
-      } else {
-        const T* col = b + j0 * ldb + (p0 + p);
-        for (Index j = 0; j < w; ++j) out[j] = col[j * ldb];
+        for (Index j = w; j < pw; ++j) out[j] = T(0);
       }
-      for (Index j = w; j < pw; ++j) out[j] = T(0);
+    } else {
+      // Column j of the panel is row j0 + j of the stored B: read it contiguously.
+      for (Index j = 0; j < w; ++j) {
+        const T* col = src + (j0 + j) * ldb;
+        for (Index p = 0; p < kc; ++p) dst[p * pw + j] = col[p];
+      }
+      if (w < pw)
+        for (Index p = 0; p < kc; ++p)
+          for (Index j = w; j < pw; ++j) dst[p * pw + j] = T(0);
     }
     dst += kc * pw;
   }
@@ -83,7 +90,8 @@ class PackedMatrix {
     constexpr Index kc = detail::gemm_kc<T>;
     for (Index p0 = 0; p0 < k; p0 += kc) {
       const Index rows = std::min(kc, k - p0);
-      detail::pack_b_block(trans_b, rows, n, b, ldb, p0, data_.get() + p0 * panels * pw);
+      const T* src = trans_b ? b + p0 : b + p0 * ldb;
+      detail::pack_b_block(trans_b, rows, n, src, ldb, data_.get() + p0 * panels * pw);
     }
   }
 

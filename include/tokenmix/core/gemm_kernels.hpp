@@ -1,0 +1,415 @@
+#pragma once
+// The per-ISA half of the GEMM: vector traits for AVX-512, AVX2+FMA, NEON and portable
+// scalar code, and the micro-kernel of gemm_microkernel.hpp instantiated for each under the
+// matching target attribute (no -march needed). gemm.hpp holds the blocking loops that call
+// these kernels and the public API; the public enums and Epilogue are defined here, first,
+// because the kernels consume them.
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "tokenmix/core/isa.hpp"
+#include "tokenmix/core/packed_matrix.hpp"
+#include "tokenmix/core/tensor.hpp"
+
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#define TOKENMIX_GEMM_HAVE_NEON 1
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TOKENMIX_GEMM_INLINE inline __attribute__((always_inline))
+#else
+#define TOKENMIX_GEMM_INLINE inline
+#endif
+
+namespace tokenmix {
+
+enum class Trans { N, T };
+enum class Activation { none, gelu_erf, gelu_tanh, relu, tanh };
+
+// Applied per element of the m x n result, in this order, while the tile is hot:
+//   v = alpha*acc + beta*C_old; v += col_bias[j] (if set) + row_bias[i] (if set);
+//   v = act(v); v *= col_scale[j] (if set); v += residual[i*ld_residual + j] (if set).
+template <class T>
+struct Epilogue {
+  const T* col_bias = nullptr;   // length n  (nn.Linear bias)
+  const T* row_bias = nullptr;   // length m  (token-mixing bias per output token)
+  Activation act = Activation::none;
+  const T* col_scale = nullptr;  // length n  (LayerScale)
+  const T* residual = nullptr;   // may alias C (in-place residual)
+  Index ld_residual = 0;
+};
+
+namespace detail {
+
+// Scalar activations evaluated in double: correctly rounded for float results in practice
+// and within ~1 ulp for double. GELU is x * Phi(x) with Phi through erfc and GELU-tanh is
+// x * sigmoid(2u), so relative accuracy holds for large negative x where 1 + erf(.) or
+// 1 + tanh(.) would cancel. relu propagates NaN like torch.relu.
+inline double activate_scalar(Activation act, double x) {
+  switch (act) {
+    case Activation::none: return x;
+    case Activation::relu: return x < 0 ? 0.0 : x;
+    case Activation::tanh: return std::tanh(x);
+    case Activation::gelu_erf: return 0.5 * x * std::erfc(-x * 0.70710678118654752440);
+    case Activation::gelu_tanh: {
+      const double u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+      return x / (1.0 + std::exp(-2.0 * u));
+    }
+  }
+  return x;
+}
+
+// The epilogue as one tile sees it: pointers already offset to the tile's first row/column.
+template <class T>
+struct GemmEpilogueTile {
+  const T* col_bias;
+  const T* row_bias;
+  Activation act;
+  const T* col_scale;
+  const T* residual;
+  Index ld_residual;
+};
+
+// Arguments of one micro-kernel call (see gemm_tile in gemm_microkernel.hpp).
+template <class T>
+struct GemmTile {
+  Index k;
+  const T* a;                  // packed A sliver, k x MR
+  const T* b;                  // B panels
+  Index b_rs, b_ps, b_off;     // row stride, panel stride, first column inside the panel
+  T* c;
+  Index ldc;
+  Index mr, nr;                // valid rows and columns of the tile
+  T alpha, beta;
+  bool read_c;
+  const GemmEpilogueTile<T>* epilogue;  // null except on the last k block
+};
+
+// ---------------------------------------------------------------------------------------
+// Portable scalar traits: one lane, plain multiply-add (no fma() call, which would be a slow
+// library routine on CPUs without FMA).
+template <class Tp>
+struct ScalarVec {
+  using T = Tp;
+  using reg = T;
+  using mask = bool;
+  static constexpr int width = 1;
+  static TOKENMIX_GEMM_INLINE mask first(Index count) { return count > 0; }
+  static TOKENMIX_GEMM_INLINE reg zero() { return T(0); }
+  static TOKENMIX_GEMM_INLINE reg set1(T x) { return x; }
+  static TOKENMIX_GEMM_INLINE reg loadu(const T* p) { return *p; }
+  static TOKENMIX_GEMM_INLINE reg load(const T* p, mask m) { return m ? *p : T(0); }
+  static TOKENMIX_GEMM_INLINE void store(T* p, reg x, mask m) {
+    if (m) *p = x;
+  }
+  static TOKENMIX_GEMM_INLINE void storeu(T* p, reg x) { *p = x; }
+  static TOKENMIX_GEMM_INLINE reg fmadd(reg a, reg b, reg c) { return a * b + c; }
+  static TOKENMIX_GEMM_INLINE reg add(reg a, reg b) { return a + b; }
+  static TOKENMIX_GEMM_INLINE reg mul(reg a, reg b) { return a * b; }
+  static TOKENMIX_GEMM_INLINE reg activate(Activation act, reg x) {
+    return static_cast<T>(activate_scalar(act, x));
+  }
+};
+
+}  // namespace detail
+}  // namespace tokenmix
+
+#define TOKENMIX_GEMM_TARGET
+#define TOKENMIX_GEMM_NS scalar
+#include "tokenmix/core/gemm_microkernel.hpp"
+#undef TOKENMIX_GEMM_TARGET
+#undef TOKENMIX_GEMM_NS
+
+// ---------------------------------------------------------------------------------------
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+#define TOKENMIX_AVX512_FN TOKENMIX_TARGET_AVX512 TOKENMIX_GEMM_INLINE
+#define TOKENMIX_AVX2_FN TOKENMIX_TARGET_AVX2 TOKENMIX_GEMM_INLINE
+
+namespace tokenmix {
+namespace detail {
+
+// Lanes the vector code cannot evaluate itself go through activate_scalar, lane by lane.
+template <class T, int W>
+TOKENMIX_GEMM_INLINE void activate_lanes(Activation act, T* lanes) {
+  for (int l = 0; l < W; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
+}
+
+struct Avx512F32 {
+  using T = float;
+  using reg = __m512;
+  using mask = __mmask16;
+  static constexpr int width = 16;
+  static TOKENMIX_AVX512_FN mask first(Index count) {
+    return count >= 16 ? mask(0xFFFF) : count <= 0 ? mask(0) : mask((1u << count) - 1u);
+  }
+  static TOKENMIX_AVX512_FN reg zero() { return _mm512_setzero_ps(); }
+  static TOKENMIX_AVX512_FN reg set1(T x) { return _mm512_set1_ps(x); }
+  static TOKENMIX_AVX512_FN reg loadu(const T* p) { return _mm512_loadu_ps(p); }
+  static TOKENMIX_AVX512_FN reg load(const T* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static TOKENMIX_AVX512_FN void store(T* p, reg x, mask m) { _mm512_mask_storeu_ps(p, m, x); }
+  static TOKENMIX_AVX512_FN void storeu(T* p, reg x) { _mm512_storeu_ps(p, x); }
+  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static TOKENMIX_AVX512_FN reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg activate(Activation act, reg x) {
+    // x < 0 ? 0 : x, keeping NaN (and not _mm512_max_ps, which trips a GCC 12 warning).
+    if (act == Activation::relu)
+      return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
+    alignas(64) T lanes[16];
+    _mm512_store_ps(lanes, x);
+    activate_lanes<T, 16>(act, lanes);
+    return _mm512_load_ps(lanes);
+  }
+};
+
+struct Avx512F64 {
+  using T = double;
+  using reg = __m512d;
+  using mask = __mmask8;
+  static constexpr int width = 8;
+  static TOKENMIX_AVX512_FN mask first(Index count) {
+    return count >= 8 ? mask(0xFF) : count <= 0 ? mask(0) : mask((1u << count) - 1u);
+  }
+  static TOKENMIX_AVX512_FN reg zero() { return _mm512_setzero_pd(); }
+  static TOKENMIX_AVX512_FN reg set1(T x) { return _mm512_set1_pd(x); }
+  static TOKENMIX_AVX512_FN reg loadu(const T* p) { return _mm512_loadu_pd(p); }
+  static TOKENMIX_AVX512_FN reg load(const T* p, mask m) { return _mm512_maskz_loadu_pd(m, p); }
+  static TOKENMIX_AVX512_FN void store(T* p, reg x, mask m) { _mm512_mask_storeu_pd(p, m, x); }
+  static TOKENMIX_AVX512_FN void storeu(T* p, reg x) { _mm512_storeu_pd(p, x); }
+  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static TOKENMIX_AVX512_FN reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static TOKENMIX_AVX512_FN reg activate(Activation act, reg x) {
+    if (act == Activation::relu)
+      return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLT_UQ), x);
+    alignas(64) T lanes[8];
+    _mm512_store_pd(lanes, x);
+    activate_lanes<T, 8>(act, lanes);
+    return _mm512_load_pd(lanes);
+  }
+};
+
+struct Avx2F32 {
+  using T = float;
+  using reg = __m256;
+  using mask = __m256i;
+  static constexpr int width = 8;
+  static TOKENMIX_AVX2_FN mask first(Index count) {
+    const int n = static_cast<int>(count < 0 ? 0 : count > 8 ? 8 : count);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static TOKENMIX_AVX2_FN reg zero() { return _mm256_setzero_ps(); }
+  static TOKENMIX_AVX2_FN reg set1(T x) { return _mm256_set1_ps(x); }
+  static TOKENMIX_AVX2_FN reg loadu(const T* p) { return _mm256_loadu_ps(p); }
+  static TOKENMIX_AVX2_FN reg load(const T* p, mask m) { return _mm256_maskload_ps(p, m); }
+  static TOKENMIX_AVX2_FN void store(T* p, reg x, mask m) { _mm256_maskstore_ps(p, m, x); }
+  static TOKENMIX_AVX2_FN void storeu(T* p, reg x) { _mm256_storeu_ps(p, x); }
+  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static TOKENMIX_AVX2_FN reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg activate(Activation act, reg x) {
+    if (act == Activation::relu) return _mm256_max_ps(_mm256_setzero_ps(), x);
+    alignas(32) T lanes[8];
+    _mm256_store_ps(lanes, x);
+    activate_lanes<T, 8>(act, lanes);
+    return _mm256_load_ps(lanes);
+  }
+};
+
+struct Avx2F64 {
+  using T = double;
+  using reg = __m256d;
+  using mask = __m256i;
+  static constexpr int width = 4;
+  static TOKENMIX_AVX2_FN mask first(Index count) {
+    const long long n = count < 0 ? 0 : count > 4 ? 4 : count;
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static TOKENMIX_AVX2_FN reg zero() { return _mm256_setzero_pd(); }
+  static TOKENMIX_AVX2_FN reg set1(T x) { return _mm256_set1_pd(x); }
+  static TOKENMIX_AVX2_FN reg loadu(const T* p) { return _mm256_loadu_pd(p); }
+  static TOKENMIX_AVX2_FN reg load(const T* p, mask m) { return _mm256_maskload_pd(p, m); }
+  static TOKENMIX_AVX2_FN void store(T* p, reg x, mask m) { _mm256_maskstore_pd(p, m, x); }
+  static TOKENMIX_AVX2_FN void storeu(T* p, reg x) { _mm256_storeu_pd(p, x); }
+  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static TOKENMIX_AVX2_FN reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
+  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static TOKENMIX_AVX2_FN reg activate(Activation act, reg x) {
+    if (act == Activation::relu) return _mm256_max_pd(_mm256_setzero_pd(), x);
+    alignas(32) T lanes[4];
+    _mm256_store_pd(lanes, x);
+    activate_lanes<T, 4>(act, lanes);
+    return _mm256_load_pd(lanes);
+  }
+};
+
+}  // namespace detail
+}  // namespace tokenmix
+
+#define TOKENMIX_GEMM_TARGET TOKENMIX_TARGET_AVX512
+#define TOKENMIX_GEMM_NS avx512
+#include "tokenmix/core/gemm_microkernel.hpp"
+#undef TOKENMIX_GEMM_TARGET
+#undef TOKENMIX_GEMM_NS
+
+#define TOKENMIX_GEMM_TARGET TOKENMIX_TARGET_AVX2
+#define TOKENMIX_GEMM_NS avx2
+#include "tokenmix/core/gemm_microkernel.hpp"
+#undef TOKENMIX_GEMM_TARGET
+#undef TOKENMIX_GEMM_NS
+
+#undef TOKENMIX_AVX512_FN
+#undef TOKENMIX_AVX2_FN
+#endif  // TOKENMIX_HAVE_X86_DISPATCH
+
+// ---------------------------------------------------------------------------------------
+#if defined(TOKENMIX_GEMM_HAVE_NEON)
+namespace tokenmix {
+namespace detail {
+
+// NEON has no masked loads: partial vectors go through a small stack buffer. `mask` is the
+// number of valid lanes.
+struct NeonF32 {
+  using T = float;
+  using reg = float32x4_t;
+  using mask = int;
+  static constexpr int width = 4;
+  static TOKENMIX_GEMM_INLINE mask first(Index count) {
+    return static_cast<int>(count < 0 ? 0 : count > 4 ? 4 : count);
+  }
+  static TOKENMIX_GEMM_INLINE reg zero() { return vdupq_n_f32(0.0f); }
+  static TOKENMIX_GEMM_INLINE reg set1(T x) { return vdupq_n_f32(x); }
+  static TOKENMIX_GEMM_INLINE reg loadu(const T* p) { return vld1q_f32(p); }
+  static TOKENMIX_GEMM_INLINE reg load(const T* p, mask m) {
+    if (m == 4) return vld1q_f32(p);
+    T lanes[4] = {0, 0, 0, 0};
+    for (int l = 0; l < m; ++l) lanes[l] = p[l];
+    return vld1q_f32(lanes);
+  }
+  static TOKENMIX_GEMM_INLINE void store(T* p, reg x, mask m) {
+    if (m == 4) return vst1q_f32(p, x);
+    T lanes[4];
+    vst1q_f32(lanes, x);
+    for (int l = 0; l < m; ++l) p[l] = lanes[l];
+  }
+  static TOKENMIX_GEMM_INLINE void storeu(T* p, reg x) { vst1q_f32(p, x); }
+  static TOKENMIX_GEMM_INLINE reg fmadd(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+  static TOKENMIX_GEMM_INLINE reg add(reg a, reg b) { return vaddq_f32(a, b); }
+  static TOKENMIX_GEMM_INLINE reg mul(reg a, reg b) { return vmulq_f32(a, b); }
+  static TOKENMIX_GEMM_INLINE reg activate(Activation act, reg x) {
+    T lanes[4];
+    vst1q_f32(lanes, x);
+    for (int l = 0; l < 4; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
+    return vld1q_f32(lanes);
+  }
+};
+
+struct NeonF64 {
+  using T = double;
+  using reg = float64x2_t;
+  using mask = int;
+  static constexpr int width = 2;
+  static TOKENMIX_GEMM_INLINE mask first(Index count) {
+    return static_cast<int>(count < 0 ? 0 : count > 2 ? 2 : count);
+  }
+  static TOKENMIX_GEMM_INLINE reg zero() { return vdupq_n_f64(0.0); }
+  static TOKENMIX_GEMM_INLINE reg set1(T x) { return vdupq_n_f64(x); }
+  static TOKENMIX_GEMM_INLINE reg loadu(const T* p) { return vld1q_f64(p); }
+  static TOKENMIX_GEMM_INLINE reg load(const T* p, mask m) {
+    if (m == 2) return vld1q_f64(p);
+    T lanes[2] = {0, 0};
+    if (m == 1) lanes[0] = p[0];
+    return vld1q_f64(lanes);
+  }
+  static TOKENMIX_GEMM_INLINE void store(T* p, reg x, mask m) {
+    if (m == 2) return vst1q_f64(p, x);
+    if (m == 1) p[0] = vgetq_lane_f64(x, 0);
+  }
+  static TOKENMIX_GEMM_INLINE void storeu(T* p, reg x) { vst1q_f64(p, x); }
+  static TOKENMIX_GEMM_INLINE reg fmadd(reg a, reg b, reg c) { return vfmaq_f64(c, a, b); }
+  static TOKENMIX_GEMM_INLINE reg add(reg a, reg b) { return vaddq_f64(a, b); }
+  static TOKENMIX_GEMM_INLINE reg mul(reg a, reg b) { return vmulq_f64(a, b); }
+  static TOKENMIX_GEMM_INLINE reg activate(Activation act, reg x) {
+    T lanes[2];
+    vst1q_f64(lanes, x);
+    for (int l = 0; l < 2; ++l) lanes[l] = activate_scalar(act, lanes[l]);
+    return vld1q_f64(lanes);
+  }
+};
+
+}  // namespace detail
+}  // namespace tokenmix
+
+#define TOKENMIX_GEMM_TARGET
+#define TOKENMIX_GEMM_NS neon
+#include "tokenmix/core/gemm_microkernel.hpp"
+#undef TOKENMIX_GEMM_TARGET
+#undef TOKENMIX_GEMM_NS
+#endif  // TOKENMIX_GEMM_HAVE_NEON
+
+
+namespace tokenmix {
+namespace detail {
+
+// The register tile each ISA runs. AVX-512: 14 x 2 zmm accumulators (28 of 32 registers;
+// two more hold the B vectors and one the A broadcast), i.e. 14 x 32 floats or 14 x 16
+// doubles. AVX2: 6 x 2 ymm (12 of 16). NEON: 8 x 2 q registers. Scalar: 4 x 4.
+template <class T, Isa isa>
+struct GemmKernelFor {
+  using type = scalar::GemmKernel<ScalarVec<T>, 4, 4>;
+};
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+template <class T>
+struct GemmKernelFor<T, Isa::avx512> {
+  using type = avx512::GemmKernel<std::conditional_t<std::is_same<T, float>::value, Avx512F32,
+                                                     Avx512F64>, 14, 2>;
+};
+template <class T>
+struct GemmKernelFor<T, Isa::avx2> {
+  using type =
+      avx2::GemmKernel<std::conditional_t<std::is_same<T, float>::value, Avx2F32, Avx2F64>, 6, 2>;
+};
+#endif
+#if defined(TOKENMIX_GEMM_HAVE_NEON)
+template <class T>
+struct GemmKernelFor<T, Isa::neon> {
+  using type =
+      neon::GemmKernel<std::conditional_t<std::is_same<T, float>::value, NeonF32, NeonF64>, 8, 2>;
+};
+#endif
+
+// Calls f.template operator()<Kernel>() with the kernel type of the active ISA: the one
+// place that resolves the dispatch (one relaxed atomic load per call).
+template <class T, class F>
+decltype(auto) with_gemm_kernel(Isa isa, F&& f) {
+  switch (isa) {
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+    case Isa::avx512: return f(typename GemmKernelFor<T, Isa::avx512>::type{});
+    case Isa::avx2: return f(typename GemmKernelFor<T, Isa::avx2>::type{});
+#endif
+#if defined(TOKENMIX_GEMM_HAVE_NEON)
+    case Isa::neon: return f(typename GemmKernelFor<T, Isa::neon>::type{});
+#endif
+    default: return f(typename GemmKernelFor<T, Isa::scalar>::type{});
+  }
+}
+
+}  // namespace detail
+
+// x[0, n) = act(x[0, n)) in place, with the same vector code (and results) as the GEMM
+// epilogue; for activations that do not follow a GEMM.
+template <class T>
+void activate(Activation act, T* x, Index n) {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "activate: T must be float or double");
+  if (act == Activation::none || n <= 0) return;
+  detail::with_gemm_kernel<T>(active_isa(), [&](auto kernel) { decltype(kernel)::activate(act, x, n); });
+}
+
+}  // namespace tokenmix

@@ -1,0 +1,137 @@
+// GEMM micro-kernel and fused epilogue, written once over a vector-traits type V and compiled
+// once per ISA: gemm_kernels.hpp includes this file several times, each time with
+// TOKENMIX_GEMM_TARGET (a target attribute) and TOKENMIX_GEMM_NS (a namespace) defined, in
+// the manner of Highway's foreach_target. No include guard on purpose.
+//
+// V provides: T, reg, mask, width, first(count) (mask of the first `count` lanes), zero(),
+// set1(x), loadu(p), load(p, mask) (zero-filled, no fault past the mask), store(p, reg, mask),
+// storeu(p, reg), fmadd(a, b, c) = a*b + c, add, mul, max, and activate(act, reg).
+
+#if !defined(TOKENMIX_GEMM_TARGET) || !defined(TOKENMIX_GEMM_NS)
+#error "gemm_microkernel.hpp is included by gemm_kernels.hpp only"
+#endif
+
+namespace tokenmix {
+namespace detail {
+namespace TOKENMIX_GEMM_NS {
+
+// v -> act(v + biases) * scale + residual for one vector of row i, columns j..j+width.
+template <class V>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue(
+    typename V::reg x, const GemmEpilogueTile<typename V::T>& e, Index i, Index j,
+    typename V::mask m) {
+  if (e.col_bias) x = V::add(x, V::load(e.col_bias + j, m));
+  if (e.row_bias) x = V::add(x, V::set1(e.row_bias[i]));
+  if (e.act != Activation::none) x = V::activate(e.act, x);
+  if (e.col_scale) x = V::mul(x, V::load(e.col_scale + j, m));
+  if (e.residual) x = V::add(x, V::load(e.residual + i * e.ld_residual + j, m));
+  return x;
+}
+
+// C = alpha * tile + beta * C (+ epilogue) for the valid mr x nr part of the tile.
+template <class V, int MR, int NV>
+TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<typename V::T>& t,
+                                                               const typename V::T* tile) {
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  constexpr int W = V::width;
+  const reg valpha = V::set1(t.alpha);
+  const reg vbeta = V::set1(t.beta);
+  for (Index i = 0; i < t.mr; ++i) {
+    typename V::T* crow = t.c + i * t.ldc;
+    for (int v = 0; v < NV && v * W < t.nr; ++v) {
+      const mask cm = V::first(t.nr - v * W);
+      reg x = V::mul(V::loadu(tile + (i * NV + v) * W), valpha);
+      if (t.read_c) x = V::fmadd(vbeta, V::load(crow + v * W, cm), x);
+      if (t.epilogue) x = gemm_epilogue<V>(x, *t.epilogue, i, v * W, cm);
+      V::store(crow + v * W, x, cm);
+    }
+  }
+}
+
+// One MR x (NV * width) tile of C over one k block: acc = A_sliver * B_sliver, then
+//   C = alpha * acc + beta * C (C read only if read_c), then the epilogue if given.
+// A is packed (a[p * MR + r], zero rows past mr). B element (p, col) with col = b_off + c
+// lives at b + (col / PW) * b_ps + p * b_rs + col % PW; MaskB guards loads past nr, needed
+// only when B is read in place (packed panels are zero-padded and always readable).
+template <class V, int MR, int NV, bool MaskB>
+TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
+  using T = typename V::T;
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  constexpr int W = V::width;
+  constexpr Index PW = gemm_panel_width<T>;
+
+  const T* bp[NV];
+  mask bm[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const Index col = t.b_off + v * W;
+    // Vectors wholly past nr read a valid address and are never stored.
+    bp[v] = v * W < t.nr ? t.b + (col / PW) * t.b_ps + col % PW : t.b + t.b_off;
+    bm[v] = V::first(t.nr - v * W);
+  }
+
+  reg acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+
+  const T* a = t.a;
+  const Index b_rs = t.b_rs;
+  for (Index p = 0; p < t.k; ++p) {
+    reg b[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      b[v] = MaskB ? V::load(bp[v], bm[v]) : V::loadu(bp[v]);
+      bp[v] += b_rs;
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      const reg ai = V::set1(a[i]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(ai, b[v], acc[i][v]);
+    }
+    a += MR;
+  }
+
+  // The accumulators leave registers here: the store stage may call out (scalar
+  // activations), and keeping calls out of the FMA loop's function lets the register
+  // allocator give all 28 accumulators a register of their own.
+  alignas(64) T tile[MR * NV * W];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) V::storeu(tile + (i * NV + v) * W, acc[i][v]);
+  gemm_store<V, MR, NV>(t, tile);
+}
+
+// x[0, n) = act(x) with this ISA's vector activation (the one the epilogue uses).
+template <class V>
+TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index n) {
+  constexpr int W = V::width;
+  for (Index i = 0; i < n; i += W) {
+    const typename V::mask m = V::first(n - i);
+    V::store(x + i, V::activate(act, V::load(x + i, m)), m);
+  }
+}
+
+template <class V, int MR_, int NV_>
+struct GemmKernel {
+  using T = typename V::T;
+  static constexpr int MR = MR_;
+  static constexpr int NR = NV_ * V::width;
+  using Vec = V;
+  static void activate(Activation act, T* x, Index n) { activate_span<V>(act, x, n); }
+  static void tile(const GemmTile<T>& t, bool mask_b) {
+    if (mask_b)
+      gemm_tile<V, MR_, NV_, true>(t);
+    else
+      gemm_tile<V, MR_, NV_, false>(t);
+  }
+};
+
+}  // namespace TOKENMIX_GEMM_NS
+}  // namespace detail
+}  // namespace tokenmix
