@@ -250,8 +250,21 @@ TEST_CASE("safetensors writer handles half tensors, empty and 0-d tensors, empty
   CHECK_THROWS_AS(serialize_safetensors(bad), ArgumentError);
 }
 
-TEST_CASE("safetensors writer reports an unwritable path", "[io][safetensors]") {
+TEST_CASE("safetensors writer replaces files whole and reports unwritable paths",
+          "[io][safetensors]") {
   TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  write_safetensors(path, sample_dict());
+  StateDict small;
+  small.insert("only", Tensor(DType::F32, {1}));
+  write_safetensors(path, small);
+  CHECK(read_safetensors(path).keys() == std::vector<std::string>{"only"});
+  std::size_t entries = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    ++entries;
+    CHECK(entry.path().filename() == "model.safetensors");  // no temporary left behind
+  }
+  CHECK(entries == 1);
   CHECK_THROWS_AS(write_safetensors(dir.file("no/such/dir/x.safetensors"), sample_dict()), IoError);
   CHECK_THROWS_AS(read_safetensors(dir.file("missing.safetensors")), IoError);
 }
@@ -328,7 +341,14 @@ std::vector<BadCase> malformed_safetensors() {
                "expected a shape whose element count fits in 64 bits"});
   c.push_back({"huge shape that does not overflow",
                image(R"({"a":{"dtype":"F64","shape":[1099511627776],"data_offsets":[0,8]}})", 8),
-               "for F64 [1099511627776]"});
+               "expected 8796093022208 bytes for F64 [1099511627776], got 8 bytes"});
+  c.push_back({"element count fits, byte count does not",
+               image(R"({"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})", 8),
+               "expected more than 2^64 bytes for F64 [4611686018427387904]"});
+  c.push_back({"overflow before a zero dimension",
+               image(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,0],"data_offsets":[0,0]},)"
+                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8),
+               "expected a shape whose element count fits in 64 bits"});
   c.push_back({"duplicate key",
                image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                      R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),

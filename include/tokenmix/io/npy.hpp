@@ -196,9 +196,11 @@ class NpyDictParser {
 inline NpyHeader parse_npy_header(const unsigned char* bytes, std::size_t available,
                                   std::uint64_t file_size, const std::string& where) {
   static const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (available < 10 || std::memcmp(bytes, magic, 6) != 0)
+  if (available < 6 || std::memcmp(bytes, magic, 6) != 0)
     fail<FormatError>(where, ": expected the .npy magic \"\\x93NUMPY\", got ",
                       available < 6 ? "a file shorter than the magic" : "other bytes");
+  if (available < 10)
+    fail<FormatError>(where, ": expected a 10-byte preamble, got ", available, " bytes");
   const unsigned major = bytes[6], minor = bytes[7];
   if (!((major == 1 || major == 2 || major == 3) && minor == 0))
     fail<FormatError>(where, ": expected .npy format version 1.0, 2.0 or 3.0, got ", major, ".",
@@ -354,13 +356,15 @@ inline Tensor read_npy(const std::string& path, const NpyReadOptions& options = 
   return detail::npy_tensor_from(h, data.data(), options);
 }
 
-// The .npy image write_npy stores: version 1.0 (2.0 if the header needs it), C order,
-// header padded so the data starts on a 64-byte boundary, as numpy writes.
-inline std::vector<unsigned char> serialize_npy(const Tensor& t) {
-  const char* descr = detail::npy_descr(t.dtype());
+namespace detail {
+// Magic, version, length and padded header dict of the .npy file for `t`: version 1.0
+// (2.0 if the header needs it), C order, data starting on a 64-byte boundary as numpy
+// writes it.
+inline std::string npy_preamble(const Tensor& t) {
+  const char* descr = npy_descr(t.dtype());
   if (!descr)
-    detail::fail<ArgumentError>("write_npy: expected dtype F32, F64, F16, I64 or I32, got ",
-                                dtype_name(t.dtype()), " (.npy has no bfloat16)");
+    fail<ArgumentError>("write_npy: expected dtype F32, F64, F16, I64 or I32, got ",
+                        dtype_name(t.dtype()), " (.npy has no bfloat16)");
   std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (";
   for (std::size_t i = 0; i < t.shape().size(); ++i) {
     if (i) dict += ", ";
@@ -370,38 +374,40 @@ inline std::vector<unsigned char> serialize_npy(const Tensor& t) {
   dict += "), }";
   std::size_t prefix = 10;
   unsigned major = 1;
-  std::size_t total = prefix + dict.size() + 1;
-  if (total + (64 - total % 64) % 64 - prefix > 65535) {
+  if (dict.size() + 1 + 63 > 65535) {  // padded length must fit version 1.0's 16 bits
     prefix = 12;
     major = 2;
-    total = prefix + dict.size() + 1;
   }
+  const std::size_t total = prefix + dict.size() + 1;
   dict.append((64 - total % 64) % 64, ' ');
   dict += '\n';
-  std::vector<unsigned char> out(prefix + dict.size() + t.byte_size());
-  const unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  std::memcpy(out.data(), magic, 6);
-  out[6] = static_cast<unsigned char>(major);
+  std::string out(prefix, '\0');
+  const char magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+  std::memcpy(&out[0], magic, 6);
+  out[6] = static_cast<char>(major);
   out[7] = 0;
   const auto len = static_cast<std::uint32_t>(dict.size());
-  out[8] = static_cast<unsigned char>(len & 0xff);
-  out[9] = static_cast<unsigned char>((len >> 8) & 0xff);
-  if (major != 1) {
-    out[10] = static_cast<unsigned char>((len >> 16) & 0xff);
-    out[11] = static_cast<unsigned char>((len >> 24) & 0xff);
-  }
-  std::memcpy(out.data() + prefix, dict.data(), dict.size());
-  if (t.byte_size() > 0) std::memcpy(out.data() + prefix + dict.size(), t.raw(), t.byte_size());
+  for (std::size_t i = 0; i + 8 < prefix; ++i) out[8 + i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  return out + dict;
+}
+}  // namespace detail
+
+// The bytes write_npy stores.
+inline std::vector<unsigned char> serialize_npy(const Tensor& t) {
+  const std::string pre = detail::npy_preamble(t);
+  std::vector<unsigned char> out(pre.size() + t.byte_size());
+  std::memcpy(out.data(), pre.data(), pre.size());
+  if (t.byte_size() > 0) std::memcpy(out.data() + pre.size(), t.raw(), t.byte_size());
   return out;
 }
 
 inline void write_npy(const std::string& path, const Tensor& t) {
-  const std::vector<unsigned char> bytes = serialize_npy(t);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) detail::fail<IoError>(path, ": expected a writable file, got an open failure");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) detail::fail<IoError>(path, ": expected to write ", bytes.size(), " bytes, got a write error");
+  const std::string pre = detail::npy_preamble(t);
+  detail::write_file_atomically(path, [&](std::ofstream& out) {
+    out.write(pre.data(), static_cast<std::streamsize>(pre.size()));
+    if (t.byte_size() > 0)
+      out.write(reinterpret_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.byte_size()));
+  });
 }
 
 // A row-major matrix as a 2-D array (rows, cols).

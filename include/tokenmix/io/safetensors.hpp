@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -438,7 +439,6 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
                       root.kind_name());
   SafetensorsHeader header;
   std::map<std::string, int> seen;
-  bool have_metadata = false;
   for (const auto& member : root.members) {
     const std::string& key = member.first;
     const JsonValue& value = member.second;
@@ -446,7 +446,6 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
       fail<FormatError>(file, ": tensor '", key,
                         "': expected each key once in the header, got a duplicate key");
     if (key == "__metadata__") {
-      have_metadata = true;
       if (value.kind != JsonValue::Kind::object)
         fail<FormatError>(file, ": '__metadata__': expected an object of strings, got ",
                           value.kind_name());
@@ -488,27 +487,20 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
       bad("dtype one of F32, F64, F16, BF16, I64, I32", "'" + dtype->text + "'");
 
     if (shape->kind != JsonValue::Kind::array) bad("shape as an array", shape->kind_name());
-    // numel is bounded by the data region, so the running product can be checked against it
-    // (with a zero dimension anywhere the tensor is empty whatever the others say).
+    // Like the reference implementation, a product that overflows is rejected even if a
+    // later dimension is zero.
     const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     std::uint64_t numel = 1;
-    bool overflow = false;
     for (const auto& d : shape->items) {
       std::uint64_t dim = 0;
       if (!json_to_u64(d, limit, dim))
         bad("shape of non-negative integers below 2^63",
             d.kind == JsonValue::Kind::number ? d.text : std::string(d.kind_name()));
       e.shape.push_back(static_cast<std::int64_t>(dim));
-      if (dim == 0) {
-        numel = 0;
-      } else if (numel != 0 && numel > limit / dim) {
-        overflow = true;
-      } else {
-        numel *= dim;
-      }
+      if (dim != 0 && numel > limit / dim)
+        bad("a shape whose element count fits in 64 bits", shape_string(e.shape) + "...");
+      numel *= dim;
     }
-    if (overflow && numel != 0)
-      bad("a shape whose element count fits in 64 bits", shape_string(e.shape));
 
     if (offsets->kind != JsonValue::Kind::array || offsets->items.size() != 2)
       bad("data_offsets as an array [begin, end]",
@@ -518,19 +510,24 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
     if (!json_to_u64(offsets->items[0], std::numeric_limits<std::uint64_t>::max(), e.begin) ||
         !json_to_u64(offsets->items[1], std::numeric_limits<std::uint64_t>::max(), e.end))
       bad("data_offsets of non-negative integers",
-          concat(offsets->items[0].text, ", ", offsets->items[1].text));
+          concat(offsets->items[0].kind == JsonValue::Kind::number ? offsets->items[0].text
+                                                                   : offsets->items[0].kind_name(),
+                 ", ",
+                 offsets->items[1].kind == JsonValue::Kind::number ? offsets->items[1].text
+                                                                   : offsets->items[1].kind_name()));
     if (e.end < e.begin) bad("data_offsets begin <= end", concat("[", e.begin, ", ", e.end, "]"));
     if (e.end > data_size)
       bad(concat("data_offsets within the data region of ", data_size, " bytes"),
           concat("[", e.begin, ", ", e.end, "]"));
-    const std::uint64_t expected_bytes = numel * dtype_size(e.dtype);  // <= limit * 8: no wrap
-    if (overflow || numel > data_size || expected_bytes != e.end - e.begin)
-      bad(concat(overflow ? std::string("a shape that fits the file") : concat(expected_bytes, " bytes"),
+    // numel * size can exceed 64 bits only for a tensor far larger than any file.
+    const std::uint64_t size = dtype_size(e.dtype);
+    const bool fits = numel <= std::numeric_limits<std::uint64_t>::max() / size;
+    if (!fits || numel * size != e.end - e.begin)
+      bad(concat(fits ? concat(numel * size, " bytes") : std::string("more than 2^64 bytes"),
                  " for ", dtype_name(e.dtype), " ", shape_string(e.shape)),
           concat(e.end - e.begin, " bytes at data_offsets [", e.begin, ", ", e.end, "]"));
     header.entries.push_back(std::move(e));
   }
-  (void)have_metadata;
 
   // The reference implementation requires the tensors to tile the data region exactly:
   // sorted by offset, each starts where the previous ended, the last ends at the file's end.
@@ -626,7 +623,8 @@ inline SafetensorsHeader open_safetensors(std::ifstream& in, const std::string& 
   const auto file_size = static_cast<std::uint64_t>(end);
   in.seekg(0);
   unsigned char first8[8] = {};
-  if (file_size >= 8) in.read(reinterpret_cast<char*>(first8), 8);
+  if (file_size >= 8 && !in.read(reinterpret_cast<char*>(first8), 8))
+    fail<IoError>(path, ": expected to read the header length, got a read error");
   const std::uint64_t n = safetensors_header_length(first8, file_size, path);
   std::string text(static_cast<std::size_t>(n), '\0');
   if (!in.read(&text[0], static_cast<std::streamsize>(n)))
@@ -675,11 +673,19 @@ inline std::map<std::string, std::string> read_safetensors_metadata(const std::s
   return detail::open_safetensors(in, path).metadata;
 }
 
-// The file image write_safetensors stores: keys sorted in the header, data ordered by
-// element size (largest first) then name so every tensor stays aligned to its element size,
-// header padded with spaces to a multiple of 8 bytes as the HF writer does.
-inline std::vector<unsigned char> serialize_safetensors(
-    const StateDict& dict, const std::map<std::string, std::string>& metadata = {}) {
+namespace detail {
+
+// What write_safetensors stores: keys sorted in the header, data ordered by element size
+// (largest first) then name so every tensor stays aligned to its element size once the
+// header is padded with spaces to a multiple of 8 bytes, as the HF writer does.
+struct SafetensorsLayout {
+  std::string header;                   // JSON plus padding
+  std::vector<const Tensor*> data_order;
+  std::uint64_t data_size = 0;
+};
+
+inline SafetensorsLayout safetensors_layout(const StateDict& dict,
+                                            const std::map<std::string, std::string>& metadata) {
   struct Item {
     const std::string* key;
     const Tensor* tensor;
@@ -688,32 +694,33 @@ inline std::vector<unsigned char> serialize_safetensors(
   std::vector<Item> order;
   for (const auto& kv : dict) {
     if (kv.first == "__metadata__")
-      detail::fail<ArgumentError>(
-          "write_safetensors: expected tensor names other than '__metadata__', got it");
+      fail<ArgumentError>("write_safetensors: expected tensor names other than '__metadata__', got it");
     order.push_back({&kv.first, &kv.second, 0, 0});
   }
   std::stable_sort(order.begin(), order.end(), [](const Item& a, const Item& b) {
     return dtype_size(a.tensor->dtype()) > dtype_size(b.tensor->dtype());
   });
-  std::uint64_t cursor = 0;
+  SafetensorsLayout layout;
   for (auto& it : order) {
-    it.begin = cursor;
-    cursor += it.tensor->byte_size();
-    it.end = cursor;
+    it.begin = layout.data_size;
+    layout.data_size += it.tensor->byte_size();
+    it.end = layout.data_size;
+    layout.data_order.push_back(it.tensor);
   }
   std::map<std::string, const Item*> by_name;
   for (const auto& it : order) by_name[*it.key] = &it;
 
-  std::string json = "{";
+  std::string& json = layout.header;
+  json = "{";
   bool first = true;
   if (!metadata.empty()) {
     json += "\"__metadata__\":{";
     for (const auto& kv : metadata) {
       if (!first) json += ',';
       first = false;
-      detail::append_json_string(json, kv.first);
+      append_json_string(json, kv.first);
       json += ':';
-      detail::append_json_string(json, kv.second);
+      append_json_string(json, kv.second);
     }
     json += '}';
     first = false;
@@ -722,7 +729,7 @@ inline std::vector<unsigned char> serialize_safetensors(
     const Item& it = *kv.second;
     if (!first) json += ',';
     first = false;
-    detail::append_json_string(json, kv.first);
+    append_json_string(json, kv.first);
     json += ":{\"dtype\":\"";
     json += dtype_name(it.tensor->dtype());
     json += "\",\"shape\":[";
@@ -730,30 +737,45 @@ inline std::vector<unsigned char> serialize_safetensors(
       if (i) json += ',';
       json += std::to_string(it.tensor->shape()[i]);
     }
-    json += "],\"data_offsets\":[" + std::to_string(it.begin) + "," + std::to_string(it.end) +
-            "]}";
+    json += "],\"data_offsets\":[" + std::to_string(it.begin) + "," + std::to_string(it.end) + "]}";
   }
   json += '}';
   json.append((8 - json.size() % 8) % 8, ' ');
+  return layout;
+}
 
-  std::vector<unsigned char> out(8 + json.size() + cursor);
-  const std::uint64_t n = json.size();
+}  // namespace detail
+
+// The bytes write_safetensors stores (e.g. for an in-memory round trip).
+inline std::vector<unsigned char> serialize_safetensors(
+    const StateDict& dict, const std::map<std::string, std::string>& metadata = {}) {
+  const detail::SafetensorsLayout layout = detail::safetensors_layout(dict, metadata);
+  std::vector<unsigned char> out(8 + layout.header.size() + layout.data_size);
+  const std::uint64_t n = layout.header.size();
   std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, json.data(), json.size());
-  unsigned char* data = out.data() + 8 + json.size();
-  for (const auto& it : order)
-    if (it.tensor->byte_size() > 0) std::memcpy(data + it.begin, it.tensor->raw(), it.end - it.begin);
+  std::memcpy(out.data() + 8, layout.header.data(), layout.header.size());
+  std::size_t at = 8 + layout.header.size();
+  for (const Tensor* t : layout.data_order) {
+    if (t->byte_size() > 0) std::memcpy(out.data() + at, t->raw(), t->byte_size());
+    at += t->byte_size();
+  }
   return out;
 }
 
+// Tensors are streamed to the file (no second copy of the checkpoint in memory).
 inline void write_safetensors(const std::string& path, const StateDict& dict,
                               const std::map<std::string, std::string>& metadata = {}) {
-  const std::vector<unsigned char> bytes = serialize_safetensors(dict, metadata);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) detail::fail<IoError>(path, ": expected a writable file, got an open failure");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) detail::fail<IoError>(path, ": expected to write ", bytes.size(), " bytes, got a write error");
+  const detail::SafetensorsLayout layout = detail::safetensors_layout(dict, metadata);
+  detail::write_file_atomically(path, [&](std::ofstream& out) {
+    const std::uint64_t n = layout.header.size();
+    char len[8];
+    std::memcpy(len, &n, 8);
+    out.write(len, 8);
+    out.write(layout.header.data(), static_cast<std::streamsize>(layout.header.size()));
+    for (const Tensor* t : layout.data_order)
+      if (t->byte_size() > 0)
+        out.write(reinterpret_cast<const char*>(t->raw()), static_cast<std::streamsize>(t->byte_size()));
+  });
 }
 
 }  // namespace tokenmix

@@ -4,7 +4,9 @@
 // F32, F64, I64 or I32 only.
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -82,6 +84,30 @@ inline float bfloat16_to_float(std::uint16_t b) {
   std::memcpy(&f, &bits, 4);
   return f;
 }
+
+// Shared by the file writers (safetensors, .npy).
+// Writes through a temporary file renamed over `path` at the end, so a failed or
+// interrupted write never leaves a truncated file under the real name.
+template <class WriteBody>
+void write_file_atomically(const std::string& path, WriteBody&& body) {
+  const std::string tmp = path + ".tokenmix-partial";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail<IoError>(path, ": expected a writable file, got an open failure for '", tmp, "'");
+    body(out);
+    out.flush();
+    if (!out) {
+      out.close();
+      std::remove(tmp.c_str());
+      fail<IoError>(path, ": expected to write the whole file, got a write error");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    fail<IoError>(path, ": expected to replace the file, got a rename failure");
+  }
+}
+
 }  // namespace detail
 
 class Tensor {
