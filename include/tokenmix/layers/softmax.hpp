@@ -13,6 +13,7 @@
 // exp(r): Cephes' minimax degree 7 for float (~1 ulp), Taylor to degree 13 for double
 // (truncation < 5e-18 relative, so rounding dominates: ~1-2 ulp).
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -443,6 +444,18 @@ void softmax_row_inplace(T* x, Index n) {
   // m = -inf (all masked): x - m is NaN everywhere, the row becomes NaN as in PyTorch.
   const T sum = exp_shift_sum(x, n, m);
   scale_row(x, n, T(1) / sum);
+}
+
+// Softmax of an n x n block (leading dimension ld) in place; causal rows see keys 0..i only and
+// their hidden tail is set to exactly 0 (what exp(-inf) gives) without spending exps on it.
+template <class T>
+void softmax_block(T* p, Index n, Index ld, bool causal) {
+  for (Index i = 0; i < n; ++i) {
+    T* row = p + i * ld;
+    const Index visible = causal ? i + 1 : n;
+    softmax_row_inplace(row, visible);
+    std::fill(row + visible, row + n, T(0));
+  }
 }
 
 }  // namespace detail
