@@ -1,0 +1,193 @@
+#pragma once
+// The attention twin of the MLP blocks (SPEC.md §3.1, "Transformer baseline"): a pre-LN ViT
+// block
+//   Y = X + attn(norm1(X)),   Z = Y + mlp(norm2(Y)),
+// attn = nn.MultiheadAttention (SPEC.md §2.9), mlp = timm Mlp (D -> r D -> D, exact GELU),
+// LayerNorm eps 1e-6.
+//
+// Keys (library form): norm1.*, attn.in_proj_weight [3D, D], attn.in_proj_bias [3D],
+// attn.out_proj.{weight,bias}, norm2.*, mlp.fc1.*, mlp.fc2.*. timm's VisionTransformer
+// `Block` stores the same attention as attn.qkv.{weight,bias} (rows Q, K, V: the reshape to
+// (3, heads, hd) splits Q|K|V outermost, like in_proj) and attn.proj.{weight,bias}; load()
+// accepts either form, save() writes the form the config names.
+//
+// The forward pass does not go through SelfAttention::forward: heads of every sequence run
+// in parallel on the thread pool (the attention kernel is single-threaded by design), and
+// out_proj's GEMM adds the residual stream in its epilogue. y may be x itself.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "tokenmix/core/error.hpp"
+#include "tokenmix/core/gemm.hpp"
+#include "tokenmix/core/random.hpp"
+#include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/thread_pool.hpp"
+#include "tokenmix/core/threads.hpp"
+#include "tokenmix/core/workspace.hpp"
+#include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/attention_kernel.hpp"
+#include "tokenmix/layers/feed_forward.hpp"
+#include "tokenmix/layers/layer_norm.hpp"
+#include "tokenmix/layers/self_attention.hpp"
+
+namespace tokenmix {
+
+template <class T>
+class TransformerBlock {
+ public:
+  struct Config {
+    Index channels = 0;      // D
+    Index heads = 8;         // must divide D
+    double mlp_ratio = 4.0;  // hidden = int(mlp_ratio * D)
+    Index hidden = 0;        // overrides the ratio when > 0
+    double eps = 1e-6;
+    bool causal = false;
+    bool timm_names = false;  // save() as attn.qkv / attn.proj (timm ViT) instead of in_proj
+  };
+
+  explicit TransformerBlock(const Config& config)
+      : config_(resolved(config)),
+        norm1({config_.channels, config_.eps}),
+        attn({config_.channels, config_.heads, config_.causal}),
+        norm2({config_.channels, config_.eps}),
+        mlp(typename FeedForward<T>::Config{config_.channels, config_.hidden,
+                                            config_.channels}) {}
+
+  const Config& config() const { return config_; }
+  Index channels() const { return config_.channels; }
+
+  void load(const StateDict& dict, const std::string& prefix = "") {
+    StateDictLoader loader(dict);
+    load(loader, prefix);
+    loader.finish("TransformerBlock", prefix);
+  }
+  void load(StateDictLoader& loader, const std::string& prefix) {
+    const Index d = config_.channels;
+    norm1.load(loader, prefix + "norm1.");
+    if (loader.contains(prefix + "attn.qkv.weight")) {
+      loader.matrix(prefix + "attn.qkv.weight", attn.in_proj_weight, 3 * d, d);
+      loader.vector(prefix + "attn.qkv.bias", attn.in_proj_bias, 3 * d);
+      loader.matrix(prefix + "attn.proj.weight", attn.out_proj_weight, d, d);
+      loader.vector(prefix + "attn.proj.bias", attn.out_proj_bias, d);
+    } else {
+      attn.load(loader, prefix + "attn.");
+    }
+    norm2.load(loader, prefix + "norm2.");
+    mlp.load(loader, prefix + "mlp.");
+  }
+  void save(StateDict& dict, const std::string& prefix = "") const {
+    norm1.save(dict, prefix + "norm1.");
+    if (config_.timm_names) {
+      dict.insert(prefix + "attn.qkv.weight", attn.in_proj_weight);
+      dict.insert(prefix + "attn.qkv.bias", attn.in_proj_bias);
+      dict.insert(prefix + "attn.proj.weight", attn.out_proj_weight);
+      dict.insert(prefix + "attn.proj.bias", attn.out_proj_bias);
+    } else {
+      attn.save(dict, prefix + "attn.");
+    }
+    norm2.save(dict, prefix + "norm2.");
+    mlp.save(dict, prefix + "mlp.");
+  }
+
+  // timm ViT init: LayerNorm 1 / 0, Linear xavier_uniform with bias 0 ("attn") or
+  // N(0, 1e-6^2) ("mlp"); the attention keeps nn.MultiheadAttention's own init.
+  void init_random(Random& rng) {
+    norm1.reset();
+    norm2.reset();
+    attn.init_random(rng.next_u64());
+    mlp.init_timm(rng);
+  }
+  void init_random(std::uint64_t seed) {
+    Random rng(seed);
+    init_random(rng);
+  }
+
+  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
+    detail::expect_cols("TransformerBlock", "input", config_.channels, x.cols());
+    detail::expect_shape("TransformerBlock", "output", x.rows(), x.cols(), y.rows(), y.cols());
+    forward(x.rows(), seq_len, x.data(), x.outerStride(), y.data(), y.outerStride());
+  }
+  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
+    Matrix<T> y(x.rows(), x.cols());
+    forward(x, seq_len, y);
+    return y;
+  }
+
+  void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {
+    const Index batch = detail::batch_count("TransformerBlock", rows, seq_len);
+    if (rows == 0) return;
+    const Index d = config_.channels, heads = config_.heads, hd = d / heads;
+    ScratchFrame frame;
+    T* xn = frame.take<T>(static_cast<std::size_t>(rows * d));
+    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * d));
+    T* o = frame.take<T>(static_cast<std::size_t>(rows * d));
+    norm1.forward(rows, x, ldx, xn, d);
+    Epilogue<T> in_bias;
+    in_bias.col_bias = attn.in_proj_bias.data();
+    gemm<T>(Trans::N, Trans::T, rows, 3 * d, d, T(1), xn, d, attn.in_proj_weight.data(), d,
+            T(0), qkv, 3 * d, in_bias);
+
+    const T scale = T(1) / std::sqrt(static_cast<T>(hd));
+    const bool causal = config_.causal;
+    // One task per (sequence, head); each writes its own column block of o.
+    ThreadPool::global().parallel_for(batch * heads, num_threads(), [&](Index task) {
+      const Index b = task / heads, h = task % heads;
+      const T* base = qkv + b * seq_len * 3 * d;
+      detail::AttentionHead<T> head;
+      head.n_q = head.n_k = seq_len;
+      head.dim_qk = head.dim_v = hd;
+      head.q = base + h * hd;
+      head.k = base + d + h * hd;
+      head.v = base + 2 * d + h * hd;
+      head.ldq = head.ldk = head.ldv = 3 * d;
+      head.o = o + b * seq_len * d + h * hd;
+      head.ldo = d;
+      head.scale = scale;
+      head.causal = causal;
+      detail::attention_head(head);
+    });
+
+    Epilogue<T> out;
+    out.col_bias = attn.out_proj_bias.data();
+    out.residual = x;
+    out.ld_residual = ldx;
+    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), o, d, attn.out_proj_weight.data(), d, T(0), y,
+            ldy, out);
+    norm2.forward(rows, y, ldy, xn, d);
+    mlp.forward(rows, xn, d, y, ldy, y, ldy);
+  }
+
+  // Multiply-adds x 2 for one sequence of n tokens.
+  double flops(Index n) const {
+    const double d = static_cast<double>(config_.channels), nn = static_cast<double>(n);
+    const double h = static_cast<double>(config_.hidden);
+    return 2.0 * nn * (3 * d * d + d * d + 2 * d * h) + 4.0 * nn * nn * d;
+  }
+
+ private:
+  static Config resolved(Config c) {
+    if (c.channels <= 0)
+      detail::fail<ArgumentError>("TransformerBlock: expected positive channels, got ",
+                                  c.channels);
+    if (c.heads <= 0 || c.channels % c.heads != 0)
+      detail::fail<ArgumentError>("TransformerBlock: expected heads > 0 dividing channels ",
+                                  c.channels, ", got ", c.heads);
+    if (c.hidden <= 0) c.hidden = static_cast<Index>(c.mlp_ratio * static_cast<double>(c.channels));
+    if (c.hidden <= 0)
+      detail::fail<ArgumentError>("TransformerBlock: expected a positive MLP width, got ",
+                                  c.hidden);
+    return c;
+  }
+
+  Config config_;
+
+ public:
+  LayerNorm<T> norm1;
+  SelfAttention<T> attn;  // parameters only; see the forward pass
+  LayerNorm<T> norm2;
+  FeedForward<T> mlp;     // mlp.fc1 [hidden, D], mlp.fc2 [D, hidden]
+};
+
+}  // namespace tokenmix
