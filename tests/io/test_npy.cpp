@@ -291,6 +291,15 @@ std::vector<BadNpy> malformed_npy() {
   c.push_back({"shape larger than the file", npy_image("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }", 8),
                "expected more than the file holds"});
   c.push_back({"junk after the dict", npy_image(good + " junk", 8), "expected the end of the header after the dict"});
+  auto empty_header = npy_image("", 0);
+  empty_header.pop_back();  // drop the newline: header length 0
+  empty_header[8] = 0;
+  c.push_back({"empty header", empty_header, "expected the header to end with '\\n', got an empty header"});
+  c.push_back({"preamble cut after the magic", std::vector<unsigned char>(valid.begin(), valid.begin() + 8),
+               "expected a 10-byte preamble, got 8 bytes"});
+  c.push_back({"unterminated key", npy_image("{'descr", 0), "expected a closing quote"});
+  c.push_back({"unterminated shape", npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (2, ", 8),
+               "expected a non-negative integer in the shape"});
   auto no_newline = valid;
   no_newline[no_newline.size() - 9] = ' ';
   c.push_back({"header without newline", no_newline, "expected the header to end with '\\n'"});
@@ -315,6 +324,29 @@ TEST_CASE("malformed .npy files are rejected with a FormatError naming the probl
     CHECK_THROWS_WITH(read_npy(path), Contains(c.phrase) && Contains(path));
   }
   CHECK_THROWS_AS(read_npy(dir.file("missing.npy")), IoError);
+}
+
+TEST_CASE("single-byte corruptions of an .npy header fail cleanly or keep a valid file",
+          "[io][npy][malformed]") {
+  const double values[4] = {1, 2, 3, 4};
+  const auto valid = serialize_npy(Tensor::from_values<double>({2, 2}, values));
+  const unsigned char replacements[] = {0x00, '\'', '(', ')', ',', '9', '>', 'T', ' ', 0xff};
+  std::size_t accepted = 0, total = 0;
+  for (std::size_t pos = 0; pos < valid.size() - 32; ++pos) {
+    for (const unsigned char r : replacements) {
+      auto bytes = valid;
+      if (bytes[pos] == r) continue;
+      bytes[pos] = r;
+      ++total;
+      try {
+        const Tensor t = parse_npy(bytes.data(), bytes.size(), "flip");
+        ++accepted;  // e.g. a space turned into another space-like no-op, or a shape digit
+        CHECK(t.byte_size() == 32);
+      } catch (const FormatError&) {
+      }
+    }
+  }
+  CHECK(accepted < total / 4);
 }
 
 TEST_CASE("every truncation of an .npy file fails cleanly", "[io][npy][malformed]") {
