@@ -6,7 +6,12 @@
 //
 //   StateDict sd = tokenmix::read_safetensors("model.safetensors");
 //   SafetensorsFile f = tokenmix::read_safetensors_file("model.safetensors");  // + metadata
+//   auto meta = tokenmix::read_safetensors_metadata("model.safetensors");    // header only
 //   tokenmix::write_safetensors("out.safetensors", sd, {{"format", "pt"}});
+//   parse_safetensors(bytes, size, name) / serialize_safetensors(sd): the same in memory.
+//
+// Files are streamed (header first, then each tensor straight into its storage), so this
+// works on any platform with no mmap and peak memory is the tensors themselves.
 //
 // Reading is strict, because a checkpoint is untrusted input: every structural problem the
 // reference implementation rejects is rejected here too, as a FormatError naming the file,
@@ -404,7 +409,7 @@ inline bool json_to_u64(const JsonValue& v, std::uint64_t limit, std::uint64_t& 
   return true;
 }
 
-// Widen half-precision bits in place of the raw tensor: returns the F32 tensor.
+// An F32 tensor holding the exact values of F16 / BF16 `bits`.
 inline Tensor widen_half_tensor(DType dtype, const std::vector<std::int64_t>& shape,
                                 const unsigned char* bits) {
   Tensor out(DType::F32, shape);
@@ -556,12 +561,7 @@ inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
   return header;
 }
 
-}  // namespace detail
-
-namespace detail {
-
-// Checks the 8-byte length prefix against the file size and parses + validates the header
-// (`header_text` holds its `n` bytes). Returns the entries in data order.
+// The header length from the 8-byte prefix, checked against the file size and the cap.
 inline std::uint64_t safetensors_header_length(const unsigned char* first8, std::uint64_t file_size,
                                                const std::string& name) {
   if (file_size < 8)
@@ -576,6 +576,8 @@ inline std::uint64_t safetensors_header_length(const unsigned char* first8, std:
   return n;
 }
 
+// Parses and validates the `n` header bytes of a file of `file_size` bytes; the entries
+// come back in data order.
 inline SafetensorsHeader parse_safetensors_header(const char* header_text, std::uint64_t n,
                                                   std::uint64_t file_size,
                                                   const std::string& name) {
