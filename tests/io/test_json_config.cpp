@@ -98,6 +98,10 @@ TEST_CASE("JSON syntax errors name the file, line and column", "[io][json_config
                     Contains("dup.json: expected each key once per object, got duplicate key 'c'"));
   // The same key in sibling objects is fine.
   CHECK(parse_json_text("{\"x\": {\"c\": 1}, \"y\": {\"c\": 2}}", "ok.json")["y"]["c"] == 2);
+  // nlohmann reports this one as out_of_range, not parse_error: still a FormatError here.
+  CHECK_THROWS_AS(parse_json_text("{\"eps\": 1e999}", "big.json"), FormatError);
+  CHECK_THROWS_WITH(parse_json_text("{\"eps\": 1e999}", "big.json"),
+                    Contains("big.json: expected valid JSON, got number overflow parsing '1e999'"));
   CHECK_THROWS_WITH(JsonConfig::parse("[1, 2]", "list.json"),
                     Contains("list.json: expected a JSON object, got array [1,2]"));
 }

@@ -123,6 +123,12 @@ inline nlohmann::json parse_json_text(const std::string& text, const std::string
     if (pos != std::string::npos) what = what.substr(pos + 2);
     detail::fail<FormatError>(name, ":", line, ":", column, ": expected valid JSON, got ", what,
                               " (byte offset ", byte, ")");
+  } catch (const nlohmann::json::exception& e) {
+    // e.g. out_of_range 406 for a number literal beyond double ("1e999"): no position given.
+    std::string what = e.what();
+    const auto pos = what.find("] ");
+    if (pos != std::string::npos) what = what.substr(pos + 2);
+    detail::fail<FormatError>(name, ": expected valid JSON, got ", what);
   }
   if (!duplicate.empty())
     detail::fail<FormatError>(name, ": expected each key once per object, got duplicate key '",
