@@ -8,7 +8,8 @@ parameters under its own state_dict names, "input" and "output" (plus "gate_adde
 used), all float64, and the configuration as JSON in the header's __metadata__.
 
 The modules are re-written from the reference code's equations (timm Mlp, MixerBlock,
-SpatialGatingUnit, GatedMlp/SpatialGatingBlock, Affine, ResBlock, PatchEmbed; SPEC.md §2).
+SpatialGatingUnit, GatedMlp/SpatialGatingBlock, Affine, ResBlock, PatchEmbed; lucidrains'
+tiny Attention for the aMLP block; SPEC.md §2).
 Length-tied layers given a sequence shorter than their N use the leading n x n block of the
 token weights and the leading n bias entries (the library's documented semantics); with
 n = N that is exactly the timm module. Parameters are re-drawn at order-one scale (not timm's
@@ -160,6 +161,38 @@ class SpatialGatingBlock(nn.Module):  # timm SpatialGatingBlock
         return x + self.mlp_channels(self.norm(x))
 
 
+class TinyAttention(nn.Module):  # lucidrains g-mlp-pytorch Attention (one head)
+    def __init__(self, dim_in, dim_out, dim_inner, causal=False):
+        super().__init__()
+        self.scale = dim_inner ** -0.5
+        self.causal = causal
+        self.to_qkv = nn.Linear(dim_in, dim_inner * 3, bias=False)
+        self.to_out = nn.Linear(dim_inner, dim_out)
+
+    def forward(self, x):
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        sim = torch.einsum("bid,bjd->bij", q, k) * self.scale
+        if self.causal:
+            n = x.shape[1]
+            mask = torch.ones(n, n, dtype=torch.bool).triu(1)
+            sim = sim.masked_fill(mask[None], float("-inf"))
+        return self.to_out(torch.einsum("bij,bjd->bid", sim.softmax(dim=-1), v))
+
+
+class AMLPBlock(nn.Module):  # SPEC §2.5: gMLP block + tiny attention on the normalised input
+    def __init__(self, dim, hidden, n, attn_dim, causal=False):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp_channels = GatedMlp(dim, hidden, n, causal)
+        self.attn = TinyAttention(dim, hidden // 2, attn_dim, causal)
+
+    def forward(self, x):
+        xn = self.norm(x)
+        m = self.mlp_channels
+        z = m.act(m.fc1(xn))
+        return x + m.fc2(m.gate(z, self.attn(xn)))
+
+
 class ResBlock(nn.Module):  # timm resmlp ResBlock
     def __init__(self, dim, n, mlp_ratio=4, init_values=1e-4):
         super().__init__()
@@ -290,6 +323,12 @@ def main():
          rnd(2, 6, 6), {"N": 6, "D": 6, "H": 12, "n": 6, "B": 2, "causal": True})
     emit(out_dir, "gmlp_block_short", build(SpatialGatingBlock, 5, 10, 8), rnd(3, 5, 5),
          {"N": 8, "D": 5, "H": 10, "n": 5, "B": 3})
+
+    # GMLPBlock in its aMLP form
+    emit(out_dir, "amlp_block_a", build(AMLPBlock, 8, 12, 7, 4), rnd(2, 7, 8),
+         {"N": 7, "D": 8, "H": 12, "attn_dim": 4, "n": 7, "B": 2})
+    emit(out_dir, "amlp_block_causal", build(AMLPBlock, 6, 8, 6, 5, causal=True), rnd(2, 6, 6),
+         {"N": 6, "D": 6, "H": 8, "attn_dim": 5, "n": 6, "B": 2, "causal": True})
 
     # ResMLPBlock
     emit(out_dir, "resmlp_block_a", build(ResBlock, 8, 7), rnd(2, 7, 8),
