@@ -68,6 +68,9 @@ TEST_CASE("JsonConfig reads typed fields strictly", "[io][json_config]") {
   CHECK_THROWS_WITH(neg.get<unsigned>("a"), Contains("expected an integer in [0, "));
   CHECK_THROWS_WITH(neg.get<std::int32_t>("b"), Contains("expected an integer at most 2147483647"));
   CHECK(neg.get<std::int64_t>("b") == 5000000000LL);
+  const JsonConfig big = JsonConfig::parse(R"({"x": 1e300})", "f.json");
+  CHECK(big.get<double>("x") == 1e300);
+  CHECK_THROWS_WITH(big.get<float>("x"), Contains("field 'x': expected a number within the range of float"));
 }
 
 TEST_CASE("JsonConfig lists unknown fields and warns in one line", "[io][json_config]") {

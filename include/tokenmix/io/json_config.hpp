@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
@@ -68,7 +69,11 @@ T json_as(const nlohmann::json& j, const std::string& where) {
     return static_cast<T>(v);
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!j.is_number()) fail<FormatError>(where, ": expected a number, got ", json_excerpt(j));
-    return j.get<T>();
+    const double v = j.get<double>();
+    if (std::abs(v) > static_cast<double>(std::numeric_limits<T>::max()))
+      fail<FormatError>(where, ": expected a number within the range of ",
+                        sizeof(T) == 4 ? "float" : "the requested type", ", got ", j.dump());
+    return static_cast<T>(v);
   } else if constexpr (std::is_same_v<T, std::string>) {
     if (!j.is_string()) fail<FormatError>(where, ": expected a string, got ", json_excerpt(j));
     return j.get<std::string>();
