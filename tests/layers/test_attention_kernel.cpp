@@ -138,3 +138,36 @@ TEMPLATE_TEST_CASE("attention with logits of magnitude 1e4 stays finite and exac
   // Scores of ~1e4 make every softmax row one-hot (up to ties): compare with the formula.
   attention_test::check_close(o, naive_attention(q, k, v, 1.0, false, {}), 1e-4);
 }
+
+TEMPLATE_TEST_CASE("attention_heads splits heads and query blocks over threads deterministically",
+                   "[layers][attention_kernel]", float, double) {
+  using T = TestType;
+  Random rng(13);
+  const Index n = 200, heads = 3, hd = 8;
+  Matrix<T> qkv(n, 3 * heads * hd);
+  rng.fill_normal(qkv, 0, 1);
+  for (bool causal : {false, true}) {
+    auto head_of = [&](T* out) {
+      return [&, out](Index h) {
+        detail::AttentionHead<T> a;
+        a.n_q = a.n_k = n;
+        a.dim_qk = a.dim_v = hd;
+        a.q = qkv.data() + h * hd;
+        a.k = qkv.data() + (heads + h) * hd;
+        a.v = qkv.data() + (2 * heads + h) * hd;
+        a.ldq = a.ldk = a.ldv = qkv.cols();
+        a.o = out + h * hd;
+        a.ldo = heads * hd;
+        a.scale = T(0.3);
+        a.causal = causal;
+        return a;
+      };
+    };
+    Matrix<T> whole(n, heads * hd), one(n, heads * hd), two(n, heads * hd);
+    for (Index h = 0; h < heads; ++h) detail::attention_head(head_of(whole.data())(h));
+    detail::attention_heads<T>(heads, n, head_of(one.data()), 1);
+    detail::attention_heads<T>(heads, n, head_of(two.data()), 2);
+    CHECK(one == whole);
+    CHECK(two == whole);
+  }
+}

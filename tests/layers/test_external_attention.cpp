@@ -147,6 +147,9 @@ TEMPLATE_TEST_CASE("ExternalAttention is thread-safe, alias-safe and allocation-
   Matrix<T> inplace = x;
   layer.forward(inplace, 50, inplace);
   CHECK(inplace == y);
+  // Only the calling thread's arena is observable: keep every task on it.
+  ScopedThreads single_thread(1);
+  layer.forward(inplace, 50, inplace);
   const std::size_t warm = detail::thread_scratch_arena().capacity();
   layer.forward(inplace, 50, inplace);
   CHECK(detail::thread_scratch_arena().capacity() == warm);

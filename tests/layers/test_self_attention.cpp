@@ -147,6 +147,9 @@ TEST_CASE("SelfAttention: warm forward allocates no scratch", "[layers][self_att
   Matrix<float> x(300, 32), y(300, 32);
   Random(1).fill_normal(x, 0, 1);
   layer.forward(x, 300, y);
+  // Only the calling thread's arena is observable: keep every task on it.
+  ScopedThreads single_thread(1);
+  layer.forward(x, 300, y);
   const std::size_t warm = detail::thread_scratch_arena().capacity();
   layer.forward(x, 300, y);
   CHECK(detail::thread_scratch_arena().capacity() == warm);

@@ -23,6 +23,8 @@
 
 #include "tokenmix/core/gemm.hpp"
 #include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/thread_pool.hpp"
+#include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/layers/softmax.hpp"
 
@@ -48,11 +50,13 @@ struct AttentionHead {
   Index ldo = 0;
   T scale = 1;
   bool causal = false;
+  Index q_offset = 0;  // causal: row i of q is query q_offset + i (a slice of a longer q)
   const bool* key_hidden = nullptr;  // n_k flags (true = ignore that key) or null
 };
 
-// Computes one head. Single-threaded by design: callers parallelise over heads, sequences and
-// query blocks, which keeps every tile in one core's cache.
+// Computes one head (or a slice of its queries, see q_offset). Single-threaded by design:
+// callers parallelise over heads, sequences and query blocks (attention_heads below), which
+// keeps every tile in one core's cache.
 template <class T>
 void attention_head(const AttentionHead<T>& a) {
   constexpr Index QB = attention_q_block;
@@ -68,7 +72,8 @@ void attention_head(const AttentionHead<T>& a) {
   for (Index q0 = 0; q0 < a.n_q; q0 += QB) {
     const Index qb = std::min(QB, a.n_q - q0);
     // Causal: key blocks starting past the block's last query are entirely hidden.
-    const Index k_end = a.causal ? std::min(a.n_k, q0 + qb) : a.n_k;
+    const Index first_query = a.q_offset + q0;
+    const Index k_end = a.causal ? std::min(a.n_k, first_query + qb) : a.n_k;
     T* o = a.o + q0 * a.ldo;
     std::fill(m, m + qb, neg_inf);
     std::fill(l, l + qb, T(0));
@@ -82,7 +87,7 @@ void attention_head(const AttentionHead<T>& a) {
       for (Index i = 0; i < qb; ++i) {
         T* row = s + i * KB;
         Index visible = kb;
-        if (a.causal) visible = std::max<Index>(0, std::min(kb, q0 + i - k0 + 1));
+        if (a.causal) visible = std::max<Index>(0, std::min(kb, first_query + i - k0 + 1));
         std::fill(row + visible, row + kb, neg_inf);
         if (a.key_hidden != nullptr)
           for (Index j = 0; j < visible; ++j)
@@ -116,6 +121,31 @@ void attention_head(const AttentionHead<T>& a) {
       }
     }
   }
+}
+
+// Runs `count` heads, head(i) describing the i-th, split into query blocks spread over the
+// thread pool. Each task is one q block of one head, so causal heads (whose late blocks cost
+// more) still balance, and the result does not depend on the thread count.
+template <class T, class HeadOf>
+void attention_heads(Index count, Index n_q, HeadOf&& head, int threads = 0) {
+  if (count <= 0 || n_q <= 0) return;
+  const Index blocks = (n_q + attention_q_block - 1) / attention_q_block;
+  const Index tasks = count * blocks;
+  // Below ~1 MFLOP of work per task set, waking helpers costs more than it saves.
+  const AttentionHead<T> probe = head(0);
+  const double flops = 4.0 * static_cast<double>(tasks) * attention_q_block *
+                       static_cast<double>(probe.n_k) * static_cast<double>(probe.dim_qk);
+  const int workers = flops < 2e6 ? 1 : num_threads(threads);
+  ThreadPool::global().parallel_for(tasks, workers, [&](Index t) {
+    AttentionHead<T> a = head(t / blocks);
+    const Index q0 = (t % blocks) * attention_q_block;
+    const Index rows = std::min(attention_q_block, a.n_q - q0);
+    a.q += q0 * a.ldq;
+    a.o += q0 * a.ldo;
+    a.q_offset += q0;
+    a.n_q = rows;
+    attention_head(a);
+  });
 }
 
 }  // namespace detail

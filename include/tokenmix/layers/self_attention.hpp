@@ -135,24 +135,24 @@ class SelfAttention {
 
     const Index hd = head_dim();
     const T scale = T(1) / std::sqrt(static_cast<T>(hd));
-    for (Index b = 0; b < batch; ++b) {
+    const Index heads = config_.heads;
+    detail::attention_heads<T>(batch * heads, seq_len, [&](Index i) {
+      const Index b = i / heads, h = i % heads;
       const T* base = qkv + b * seq_len * 3 * d;
-      for (Index h = 0; h < config_.heads; ++h) {
-        detail::AttentionHead<T> head;
-        head.n_q = head.n_k = seq_len;
-        head.dim_qk = head.dim_v = hd;
-        head.q = base + h * hd;
-        head.k = base + d + h * hd;
-        head.v = base + 2 * d + h * hd;
-        head.ldq = head.ldk = head.ldv = 3 * d;
-        head.o = o + b * seq_len * d + h * hd;
-        head.ldo = d;
-        head.scale = scale;
-        head.causal = config_.causal;
-        if (mask != nullptr) head.key_hidden = mask->data() + b * mask->outerStride();
-        detail::attention_head(head);
-      }
-    }
+      detail::AttentionHead<T> head;
+      head.n_q = head.n_k = seq_len;
+      head.dim_qk = head.dim_v = hd;
+      head.q = base + h * hd;
+      head.k = base + d + h * hd;
+      head.v = base + 2 * d + h * hd;
+      head.ldq = head.ldk = head.ldv = 3 * d;
+      head.o = o + b * seq_len * d + h * hd;
+      head.ldo = d;
+      head.scale = scale;
+      head.causal = config_.causal;
+      if (mask != nullptr) head.key_hidden = mask->data() + b * mask->outerStride();
+      return head;
+    });
 
     Epilogue<T> out_bias;
     out_bias.col_bias = out_proj_bias.data();

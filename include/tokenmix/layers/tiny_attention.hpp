@@ -107,7 +107,7 @@ class TinyAttention {
             to_qkv_weight.data(), d, T(0), qkv, 3 * a);
 
     const T scale = T(1) / std::sqrt(static_cast<T>(a));
-    for (Index b = 0; b < batch; ++b) {
+    detail::attention_heads<T>(batch, seq_len, [&](Index b) {
       detail::AttentionHead<T> head;
       head.n_q = head.n_k = seq_len;
       head.dim_qk = head.dim_v = a;
@@ -120,8 +120,8 @@ class TinyAttention {
       head.ldo = a;
       head.scale = scale;
       head.causal = config_.causal;
-      detail::attention_head(head);
-    }
+      return head;
+    });
 
     Epilogue<T> bias;
     bias.col_bias = to_out_bias.data();
