@@ -348,11 +348,20 @@ inline Tensor read_npy(const std::string& path, const NpyReadOptions& options = 
   }
   if (!in) detail::fail<IoError>(path, ": expected ", want, " header bytes, got a read error");
   const detail::NpyHeader h = detail::parse_npy_header(head.data(), head.size(), file_size, path);
-  std::vector<unsigned char> data(static_cast<std::size_t>(file_size - h.data_offset));
   in.seekg(static_cast<std::streamoff>(h.data_offset));
-  if (!data.empty() &&
-      !in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size())))
-    detail::fail<IoError>(path, ": expected ", data.size(), " data bytes, got a read error");
+  const auto bytes = static_cast<std::size_t>(file_size - h.data_offset);
+  auto read_into = [&](unsigned char* dst) {
+    if (bytes > 0 && !in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(bytes)))
+      detail::fail<IoError>(path, ": expected ", bytes, " data bytes, got a read error");
+  };
+  // The common case (C order, no widening) reads straight into the tensor: no second copy.
+  if (!h.fortran_order && !(h.dtype == DType::F16 && options.widen_half)) {
+    Tensor t(h.dtype, h.shape);
+    read_into(t.raw());
+    return t;
+  }
+  std::vector<unsigned char> data(bytes);
+  read_into(data.data());
   return detail::npy_tensor_from(h, data.data(), options);
 }
 
