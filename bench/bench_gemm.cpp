@@ -69,11 +69,18 @@ void set_omp_threads(int threads) {
   if (fn) fn(threads);
 }
 
+// Single-thread rows are timed by the benchmark thread's CPU time (Google Benchmark's
+// default), which other processes on a shared machine do not inflate; two-thread rows need
+// wall time.
+void timing(int threads, benchmark::internal::Benchmark* b) {
+  if (threads > 1) b->UseRealTime();
+}
+
 void register_shape(const Shape& s) {
   const std::string shape = shape_name(s.m, s.n, s.k);
   for (int threads : {1, 2}) {
     if (threads > tokenmix::hardware_threads()) continue;
-    benchmark::RegisterBenchmark(
+    timing(threads, benchmark::RegisterBenchmark(
         bench_name("gemm", "tokenmix", shape, threads).c_str(),
         [s, threads](benchmark::State& state) {
           Operands o(s);
@@ -84,10 +91,9 @@ void register_shape(const Shape& s) {
             benchmark::DoNotOptimize(o.c.data());
           }
           set_flop_counters<float>(state, flops(s), threads);
-        })
-        ->UseRealTime();
+        }));
 #if defined(TOKENMIX_HAVE_DNNL)
-    benchmark::RegisterBenchmark(
+    timing(threads, benchmark::RegisterBenchmark(
         bench_name("gemm", "onednn", shape, threads).c_str(),
         [s, threads](benchmark::State& state) {
           Operands o(s);
@@ -98,11 +104,10 @@ void register_shape(const Shape& s) {
             benchmark::DoNotOptimize(o.c.data());
           }
           set_flop_counters<float>(state, flops(s), threads);
-        })
-        ->UseRealTime();
+        }));
 #endif
 #if defined(TOKENMIX_HAVE_OPENBLAS)
-    benchmark::RegisterBenchmark(
+    timing(threads, benchmark::RegisterBenchmark(
         bench_name("gemm", "openblas", shape, threads).c_str(),
         [s, threads](benchmark::State& state) {
           Operands o(s);
@@ -113,8 +118,7 @@ void register_shape(const Shape& s) {
             benchmark::DoNotOptimize(o.c.data());
           }
           set_flop_counters<float>(state, flops(s), threads);
-        })
-        ->UseRealTime();
+        }));
 #endif
 #if defined(TOKENMIX_BENCH_HAVE_EIGEN_NATIVE)
     if (threads == 1)  // Eigen parallelises only with OpenMP, which the anchor is built without
@@ -127,8 +131,7 @@ void register_shape(const Shape& s) {
                                        benchmark::DoNotOptimize(o.c.data());
                                      }
                                      set_flop_counters<float>(state, flops(s));
-                                   })
-          ->UseRealTime();
+                                   });
 #endif
   }
 }
@@ -164,8 +167,7 @@ void register_linear_gelu(const Shape& s) {
             benchmark::DoNotOptimize(o.c.data());
           }
           set_flop_counters<float>(state, flops(s));
-        })
-        ->UseRealTime();
+        });
 }
 
 }  // namespace

@@ -80,28 +80,6 @@ struct GemmCall {
   Epilogue<T> epilogue;
 };
 
-// Packs op(A) rows [0, mr) x columns [0, kc) (a points at the first element) into an
-// MR-row sliver: dst[p * MR + r], rows mr..MR zero.
-template <class T, int MR>
-void pack_a_sliver(bool trans_a, const T* a, Index lda, Index mr, Index kc, T* dst) {
-  if (!trans_a) {
-    for (Index r = 0; r < mr; ++r) {
-      const T* row = a + r * lda;
-      for (Index p = 0; p < kc; ++p) dst[p * MR + r] = row[p];
-    }
-    if (mr < MR)
-      for (Index p = 0; p < kc; ++p)
-        for (Index r = mr; r < MR; ++r) dst[p * MR + r] = T(0);
-  } else {
-    for (Index p = 0; p < kc; ++p) {
-      const T* src = a + p * lda;
-      T* out = dst + p * MR;
-      for (Index r = 0; r < mr; ++r) out[r] = src[r];
-      for (Index r = mr; r < MR; ++r) out[r] = T(0);
-    }
-  }
-}
-
 // Whole computation restricted to C rows [i0, i1) and columns [j0, j1); j0 is a multiple of
 // NU. Runs on one thread with its own scratch.
 template <class K>
@@ -143,8 +121,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
       for (Index ir = 0; ir < mc; ir += MR) {
         const Index row = ic + ir;
         const T* src = g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc;
-        pack_a_sliver<T, MR>(g.trans_a, src, g.lda, std::min<Index>(MR, mc - ir), kc,
-                             a_buf + ir * kc);
+        K::pack_a(g.trans_a, src, g.lda, std::min<Index>(MR, mc - ir), kc, a_buf + ir * kc);
       }
       for (Index jc = j0; jc < j1; jc += NC) {
         const Index nc = std::min(NC, j1 - jc);
@@ -160,7 +137,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
           b_ps = PW;
         } else {
           const T* src = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-          pack_b_block(g.trans_b, kc, nc, src, g.ldb, b_buf);
+          K::pack_b(g.trans_b, kc, nc, src, g.ldb, b_buf);
           bb = b_buf;
           b_rs = PW;
           b_ps = kc * PW;

@@ -5,7 +5,9 @@
 // these kernels and the public API; the public enums and Epilogue are defined here, first,
 // because the kernels consume them.
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <type_traits>
 
@@ -100,6 +102,7 @@ struct ScalarVec {
   using reg = T;
   using mask = bool;
   static constexpr int width = 1;
+  static constexpr bool has_transpose = false;
   static TOKENMIX_GEMM_INLINE mask first(Index count) { return count > 0; }
   static TOKENMIX_GEMM_INLINE reg zero() { return T(0); }
   static TOKENMIX_GEMM_INLINE reg set1(T x) { return x; }
@@ -128,6 +131,12 @@ struct ScalarVec {
 
 // ---------------------------------------------------------------------------------------
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
+// GCC 12 reports "'__Y' may be used uninitialized" inside many AVX-512 intrinsics (their
+// _mm512_undefined_* pass-through operand) once they are inlined; it is a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define TOKENMIX_AVX512_FN TOKENMIX_TARGET_AVX512 TOKENMIX_GEMM_INLINE
 #define TOKENMIX_AVX2_FN TOKENMIX_TARGET_AVX2 TOKENMIX_GEMM_INLINE
 
@@ -139,6 +148,91 @@ template <class T, int W>
 TOKENMIX_GEMM_INLINE void activate_lanes(Activation act, T* lanes) {
   for (int l = 0; l < W; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
 }
+
+// Vector GELU / tanh for float lanes, evaluated in double so that the result is within a few
+// float ulps (relative, even far in the negative tail where GELU is tiny): exp by range
+// reduction and a degree-10 polynomial, erfc by the Chebyshev fit of Numerical Recipes
+// (relative error < 1.2e-7 for all arguments), erf near zero by its Taylor series.
+struct Avx512Math {
+  static TOKENMIX_AVX512_FN __m512d exp(__m512d x) {
+    x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(-745.0)), _mm512_set1_pd(709.0));
+    const __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(6.93147180369123816490e-01), x);
+    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(1.90821492927058770002e-10), r);
+    __m512d p = _mm512_set1_pd(1.0 / 3628800.0);
+    for (double c : {1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                     1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
+      p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
+    return _mm512_scalef_pd(p, n);
+  }
+  // 1 / d to full double precision: 14-bit estimate and two Newton steps.
+  static TOKENMIX_AVX512_FN __m512d recip(__m512d d) {
+    __m512d y = _mm512_rcp14_pd(d);
+    const __m512d two = _mm512_set1_pd(2.0);
+    y = _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
+    return _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
+  }
+  static TOKENMIX_AVX512_FN __m512d gelu_erf(__m512d x) {
+    const __m512d ax = _mm512_abs_pd(x);
+    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
+    // |x| / sqrt(2) < 0.5: 0.5 x (1 + erf(x / sqrt 2)), erf by Taylor to z^15 (error < 1e-11).
+    const __m512d zs = _mm512_mul_pd(x, _mm512_set1_pd(0.70710678118654752440));
+    const __m512d z2 = _mm512_mul_pd(zs, zs);
+    __m512d e = _mm512_set1_pd(-1.0 / 75600.0);
+    for (double c : {1.0 / 9360.0, -1.0 / 1320.0, 1.0 / 216.0, -1.0 / 42.0, 1.0 / 10.0,
+                     -1.0 / 3.0, 1.0})
+      e = _mm512_fmadd_pd(e, z2, _mm512_set1_pd(c));
+    e = _mm512_mul_pd(_mm512_mul_pd(e, zs), _mm512_set1_pd(1.12837916709551257390));
+    const __m512d small = _mm512_mul_pd(_mm512_mul_pd(half, x), _mm512_add_pd(one, e));
+    // Otherwise erfc(z), z = |x| / sqrt 2 (clamped where it underflows anyway).
+    const __m512d z = _mm512_min_pd(_mm512_mul_pd(ax, _mm512_set1_pd(0.70710678118654752440)),
+                                    _mm512_set1_pd(13.0));
+    const __m512d t = recip(_mm512_fmadd_pd(half, z, one));
+    __m512d q = _mm512_set1_pd(0.17087277);
+    for (double c : {-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
+                     0.37409196, 1.00002368, -1.26551223})
+      q = _mm512_fmadd_pd(q, t, _mm512_set1_pd(c));
+    const __m512d erfc = _mm512_mul_pd(t, exp(_mm512_fnmadd_pd(z, z, q)));
+    const __m512d hx = _mm512_mul_pd(half, x);
+    const __m512d pos = _mm512_fnmadd_pd(hx, erfc, x);  // x (1 - erfc / 2)
+    const __m512d neg = _mm512_mul_pd(hx, erfc);
+    const __mmask8 is_small = _mm512_cmp_pd_mask(ax, _mm512_set1_pd(0.70710678118654752440), _CMP_LT_OQ);
+    const __mmask8 is_neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
+    return _mm512_mask_blend_pd(is_small, _mm512_mask_blend_pd(is_neg, pos, neg), small);
+  }
+  static TOKENMIX_AVX512_FN __m512d gelu_tanh(__m512d x) {
+    // x * sigmoid(2u) == 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+    const __m512d x2 = _mm512_mul_pd(x, x);
+    const __m512d u = _mm512_mul_pd(
+        _mm512_mul_pd(x, _mm512_set1_pd(0.79788456080286535588)),
+        _mm512_fmadd_pd(x2, _mm512_set1_pd(0.044715), _mm512_set1_pd(1.0)));
+    const __m512d d = _mm512_add_pd(_mm512_set1_pd(1.0), exp(_mm512_mul_pd(u, _mm512_set1_pd(-2.0))));
+    return _mm512_mul_pd(x, recip(d));
+  }
+  static TOKENMIX_AVX512_FN __m512d tanh(__m512d x) {
+    const __m512d ax = _mm512_abs_pd(x);
+    const __m512d e = exp(_mm512_mul_pd(ax, _mm512_set1_pd(-2.0)));  // in (0, 1]
+    const __m512d one = _mm512_set1_pd(1.0);
+    __m512d r = _mm512_mul_pd(_mm512_sub_pd(one, e), recip(_mm512_add_pd(one, e)));
+    // Near zero 1 - e cancels: tanh(a) = a - a^3 / 3 to double precision there.
+    const __m512d tiny = _mm512_fnmadd_pd(_mm512_mul_pd(ax, _mm512_mul_pd(ax, ax)),
+                                          _mm512_set1_pd(1.0 / 3.0), ax);
+    r = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(ax, _mm512_set1_pd(1e-5), _CMP_LT_OQ), r, tiny);
+    // Restore the sign (and keep NaN: its lanes went through unchanged arithmetic).
+    return _mm512_castsi512_pd(_mm512_or_si512(
+        _mm512_castpd_si512(r),
+        _mm512_and_si512(_mm512_castpd_si512(x), _mm512_set1_epi64(std::int64_t(1) << 63))));
+  }
+  static TOKENMIX_AVX512_FN __m512d apply(Activation act, __m512d x) {
+    switch (act) {
+      case Activation::gelu_erf: return gelu_erf(x);
+      case Activation::gelu_tanh: return gelu_tanh(x);
+      case Activation::tanh: return tanh(x);
+      default: return x;
+    }
+  }
+};
 
 struct Avx512F32 {
   using T = float;
@@ -161,10 +255,50 @@ struct Avx512F32 {
     // x < 0 ? 0 : x, keeping NaN (and not _mm512_max_ps, which trips a GCC 12 warning).
     if (act == Activation::relu)
       return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
-    alignas(64) T lanes[16];
-    _mm512_store_ps(lanes, x);
-    activate_lanes<T, 16>(act, lanes);
-    return _mm512_load_ps(lanes);
+    if (act == Activation::none) return x;
+    const __m512d lo = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+    const __m512d hi = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+  }
+  // dst[c * ld_out + r] = r < rows ? src[r * ld + c] : 0 for r < lanes, c < cols, with
+  // rows <= lanes <= 16 and cols <= 16: a 16 x 16 in-register transpose (64 shuffles).
+  static constexpr bool has_transpose = true;
+  static TOKENMIX_TARGET_AVX512 void transpose_block(const T* src, Index ld, Index rows,
+                                                     Index cols, T* dst, Index ld_out,
+                                                     Index lanes) {
+    // The maskz forms with an all-ones mask avoid a GCC 12 false -Wmaybe-uninitialized in
+    // the plain intrinsics; they compile to the same unmasked instructions.
+    const mask cm = first(cols), lm = first(lanes), all = mask(0xFFFF);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_maskz_loadu_ps(cm, src + i * ld) : _mm512_setzero_ps();
+    __m512 t[16], u[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_maskz_unpacklo_ps(all, r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_maskz_unpackhi_ps(all, r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + q]: column 4L + q of rows 4g..4g+3, in 128-bit lane L.
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; ++g) {
+      u[4 * g + 0] = _mm512_maskz_shuffle_ps(all, t[4 * g], t[4 * g + 2], 0x44);
+      u[4 * g + 1] = _mm512_maskz_shuffle_ps(all, t[4 * g], t[4 * g + 2], 0xEE);
+      u[4 * g + 2] = _mm512_maskz_shuffle_ps(all, t[4 * g + 1], t[4 * g + 3], 0x44);
+      u[4 * g + 3] = _mm512_maskz_shuffle_ps(all, t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      const __m512 x = _mm512_maskz_shuffle_f32x4(all, u[q], u[4 + q], 0x88);
+      const __m512 y = _mm512_maskz_shuffle_f32x4(all, u[q], u[4 + q], 0xDD);
+      const __m512 x2 = _mm512_maskz_shuffle_f32x4(all, u[8 + q], u[12 + q], 0x88);
+      const __m512 y2 = _mm512_maskz_shuffle_f32x4(all, u[8 + q], u[12 + q], 0xDD);
+      const __m512 col[4] = {_mm512_maskz_shuffle_f32x4(all, x, x2, 0x88), _mm512_maskz_shuffle_f32x4(all, y, y2, 0x88),
+                             _mm512_maskz_shuffle_f32x4(all, x, x2, 0xDD), _mm512_maskz_shuffle_f32x4(all, y, y2, 0xDD)};
+#pragma GCC unroll 4
+      for (int l = 0; l < 4; ++l)
+        if (4 * l + q < cols) _mm512_mask_storeu_ps(dst + (4 * l + q) * ld_out, lm, col[l]);
+    }
   }
 };
 
@@ -193,6 +327,39 @@ struct Avx512F64 {
     activate_lanes<T, 8>(act, lanes);
     return _mm512_load_pd(lanes);
   }
+  // As Avx512F32::transpose_block with 8 x 8 blocks; lanes up to 16 take two row groups.
+  static constexpr bool has_transpose = true;
+  static TOKENMIX_TARGET_AVX512 void transpose_block(const T* src, Index ld, Index rows,
+                                                     Index cols, T* dst, Index ld_out,
+                                                     Index lanes) {
+    const mask cm = first(cols), all = mask(0xFF);
+    for (Index g0 = 0; g0 < lanes; g0 += 8, src += 8 * ld, dst += 8, rows -= 8) {
+      const mask lm = first(std::min<Index>(8, lanes - g0));
+      __m512d r[8], t[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_pd(cm, src + i * ld) : _mm512_setzero_pd();
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm512_maskz_unpacklo_pd(all, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_maskz_unpackhi_pd(all, r[2 * i], r[2 * i + 1]);
+      }
+      // t[2g + q]: column 2L + q of rows 2g, 2g+1, in 128-bit lane L.
+#pragma GCC unroll 2
+      for (int q = 0; q < 2; ++q) {
+        const __m512d x = _mm512_maskz_shuffle_f64x2(all, t[q], t[2 + q], 0x88);
+        const __m512d y = _mm512_maskz_shuffle_f64x2(all, t[q], t[2 + q], 0xDD);
+        const __m512d x2 = _mm512_maskz_shuffle_f64x2(all, t[4 + q], t[6 + q], 0x88);
+        const __m512d y2 = _mm512_maskz_shuffle_f64x2(all, t[4 + q], t[6 + q], 0xDD);
+        const __m512d col[4] = {
+            _mm512_maskz_shuffle_f64x2(all, x, x2, 0x88), _mm512_maskz_shuffle_f64x2(all, y, y2, 0x88),
+            _mm512_maskz_shuffle_f64x2(all, x, x2, 0xDD), _mm512_maskz_shuffle_f64x2(all, y, y2, 0xDD)};
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; ++l)
+          if (2 * l + q < cols) _mm512_mask_storeu_pd(dst + (2 * l + q) * ld_out, lm, col[l]);
+      }
+    }
+  }
 };
 
 struct Avx2F32 {
@@ -200,6 +367,7 @@ struct Avx2F32 {
   using reg = __m256;
   using mask = __m256i;
   static constexpr int width = 8;
+  static constexpr bool has_transpose = false;
   static TOKENMIX_AVX2_FN mask first(Index count) {
     const int n = static_cast<int>(count < 0 ? 0 : count > 8 ? 8 : count);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -227,6 +395,7 @@ struct Avx2F64 {
   using reg = __m256d;
   using mask = __m256i;
   static constexpr int width = 4;
+  static constexpr bool has_transpose = false;
   static TOKENMIX_AVX2_FN mask first(Index count) {
     const long long n = count < 0 ? 0 : count > 4 ? 4 : count;
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
@@ -266,6 +435,9 @@ struct Avx2F64 {
 
 #undef TOKENMIX_AVX512_FN
 #undef TOKENMIX_AVX2_FN
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif  // TOKENMIX_HAVE_X86_DISPATCH
 
 // ---------------------------------------------------------------------------------------
@@ -280,6 +452,7 @@ struct NeonF32 {
   using reg = float32x4_t;
   using mask = int;
   static constexpr int width = 4;
+  static constexpr bool has_transpose = false;
   static TOKENMIX_GEMM_INLINE mask first(Index count) {
     return static_cast<int>(count < 0 ? 0 : count > 4 ? 4 : count);
   }
@@ -315,6 +488,7 @@ struct NeonF64 {
   using reg = float64x2_t;
   using mask = int;
   static constexpr int width = 2;
+  static constexpr bool has_transpose = false;
   static TOKENMIX_GEMM_INLINE mask first(Index count) {
     return static_cast<int>(count < 0 ? 0 : count > 2 ? 2 : count);
   }

@@ -72,6 +72,12 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     bm[v] = V::first(t.nr - v * W);
   }
 
+  // C lines are needed only at the end; start bringing them in now (write intent).
+  for (Index i = 0; i < t.mr; ++i) {
+    __builtin_prefetch(t.c + i * t.ldc, 1, 3);
+    __builtin_prefetch(t.c + i * t.ldc + (NV * W - 1), 1, 3);
+  }
+
   reg acc[MR][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
@@ -117,6 +123,77 @@ TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index 
   }
 }
 
+// Packs op(A) rows [0, mr) x columns [0, kc) (a points at the first element) into an
+// MR-row sliver: dst[p * MR + r], rows mr..MR zero.
+template <class V, int MR>
+TOKENMIX_GEMM_TARGET void gemm_pack_a(bool trans_a, const typename V::T* a, Index lda, Index mr,
+                                      Index kc, typename V::T* dst) {
+  using T = typename V::T;
+  if (trans_a) {  // op(A) column p is contiguous: plain copies
+    // Constant-size copies inline to a few vector moves; a sized memcpy call would not.
+    if (mr == MR) {
+      for (Index p = 0; p < kc; ++p) std::memcpy(dst + p * MR, a + p * lda, sizeof(T) * MR);
+      return;
+    }
+    for (Index p = 0; p < kc; ++p) {
+      for (Index r = 0; r < mr; ++r) dst[p * MR + r] = a[p * lda + r];
+      for (Index r = mr; r < MR; ++r) dst[p * MR + r] = T(0);
+    }
+    return;
+  }
+  if constexpr (V::has_transpose) {
+    constexpr Index W = V::width;
+    for (Index p0 = 0; p0 < kc; p0 += W)
+      for (Index r0 = 0; r0 < MR; r0 += W)
+        V::transpose_block(a + r0 * lda + p0, lda, std::max<Index>(0, std::min(W, mr - r0)),
+                           std::min(W, kc - p0), dst + p0 * MR + r0, MR,
+                           std::min<Index>(W, MR - r0));
+  } else {
+    for (Index r = 0; r < mr; ++r) {
+      const T* row = a + r * lda;
+      for (Index p = 0; p < kc; ++p) dst[p * MR + r] = row[p];
+    }
+    for (Index p = 0; p < kc; ++p)
+      for (Index r = mr; r < MR; ++r) dst[p * MR + r] = T(0);
+  }
+}
+
+// Packs op(B) rows [0, kc) x columns [0, nc) into kc x PW panels (the last zero-padded), as
+// detail::pack_b_block, with the transposing case done by in-register transposes.
+template <class V>
+TOKENMIX_GEMM_TARGET void gemm_pack_b(bool trans_b, Index kc, Index nc, const typename V::T* src,
+                                      Index ldb, typename V::T* dst) {
+  using T = typename V::T;
+  constexpr Index PW = gemm_panel_width<T>;
+  if constexpr (V::has_transpose && V::width == PW) {
+    if (trans_b) {
+      for (Index j0 = 0; j0 < nc; j0 += PW, dst += kc * PW)
+        for (Index p0 = 0; p0 < kc; p0 += PW)
+          V::transpose_block(src + j0 * ldb + p0, ldb, std::min(PW, nc - j0),
+                             std::min(PW, kc - p0), dst + p0 * PW, PW, PW);
+      return;
+    }
+  }
+  if (!trans_b) {
+    // Row by row: each source row is read once, front to back, into every panel.
+    const Index full = nc / PW;
+    const Index w = nc - full * PW;
+    for (Index p = 0; p < kc; ++p) {
+      const T* row = src + p * ldb;
+      T* out = dst + p * PW;
+      for (Index j = 0; j < full; ++j)
+        std::memcpy(out + j * kc * PW, row + j * PW, sizeof(T) * PW);  // one cache line
+      if (w > 0) {
+        T* last = out + full * kc * PW;
+        for (Index j = 0; j < w; ++j) last[j] = row[full * PW + j];
+        for (Index j = w; j < PW; ++j) last[j] = T(0);
+      }
+    }
+    return;
+  }
+  pack_b_block(trans_b, kc, nc, src, ldb, dst);
+}
+
 template <class V, int MR_, int NV_>
 struct GemmKernel {
   using T = typename V::T;
@@ -124,6 +201,12 @@ struct GemmKernel {
   static constexpr int NR = NV_ * V::width;
   using Vec = V;
   static void activate(Activation act, T* x, Index n) { activate_span<V>(act, x, n); }
+  static void pack_a(bool trans_a, const T* a, Index lda, Index mr, Index kc, T* dst) {
+    gemm_pack_a<V, MR_>(trans_a, a, lda, mr, kc, dst);
+  }
+  static void pack_b(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
+    gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
+  }
   static void tile(const GemmTile<T>& t, bool mask_b) {
     if (mask_b)
       gemm_tile<V, MR_, NV_, true>(t);
