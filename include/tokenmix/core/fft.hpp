@@ -1,0 +1,813 @@
+#pragma once
+// Fast Fourier transforms for any length, float and double.
+//
+//   ComplexFft<T>  complex <-> complex, one transform or a strided batch
+//   RealFft<T>     real -> half spectrum (r2c), half spectrum -> real (c2r), Hartley (DHT)
+//   fft2_real_part Re(F_n X F_d^T) for a real n x d matrix (FNet's token mixing)
+//
+// Conventions: forward uses exp(-2 pi i jk/n); nothing is normalised (inverse(forward(x)) is
+// n*x), as in FFTW. Lengths made of 2, 3, 5 and small odd primes run mixed-radix Stockham
+// passes; lengths with a large prime factor run Bluestein's algorithm, chosen by an operation
+// count estimate, so every length costs O(n log n).
+//
+// Plans are built once per (length, scalar type) and cached process-wide; a mutex guards only
+// the cache lookup. A plan is immutable and shared by all threads. Executing needs scratch:
+// the calls without a scratch argument take it from the calling thread's ScratchFrame arena
+// (no heap allocation once warm), or pass `scratch_size()` scalars yourself.
+//
+// Kernels are dispatched at run time on active_isa(): AVX-512 (16 float / 8 double lanes),
+// AVX2 (8 / 4), NEON on aarch64 (4 / 2) or scalar. Batches are vectorised across transforms
+// (one transform per SIMD lane); a single long transform is split four-step (n = m*W) so the
+// lanes hold W interleaved sub-transforms.
+
+#include <complex>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+
+#include "tokenmix/core/error.hpp"
+#include "tokenmix/core/fft_kernels.hpp"
+#include "tokenmix/core/fft_plan.hpp"
+#include "tokenmix/core/isa.hpp"
+#include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/workspace.hpp"
+
+namespace tokenmix {
+
+enum class FftDirection { forward, inverse };
+
+namespace detail {
+namespace fft {
+
+template <class T>
+std::shared_ptr<const Plan<T>> cached_plan(Index n);
+
+// Bluestein spectrum FFT(conj chirp)/conv, computed in double whatever T is.
+template <class T>
+void build_bluestein(Plan<T>& plan) {
+  const Index n = plan.n;
+  const Index conv = smooth_size(2 * n - 1);
+  plan.conv = conv;
+  plan.sub = cached_plan<T>(conv);
+  plan.chirp.resize(2 * n);
+  std::vector<double> b(2 * conv, 0.0);
+  for (Index j = 0; j < n; ++j) {
+    // exp(-i pi j^2 / n) = w_{2n}^(j^2), with j^2 reduced mod 2n exactly in integers.
+    const Index k = static_cast<Index>((static_cast<unsigned long long>(j) * j) %
+                                       static_cast<unsigned long long>(2 * n));
+    double re, im;
+    unit_root(k, 2 * n, re, im);
+    plan.chirp[2 * j] = static_cast<T>(re);
+    plan.chirp[2 * j + 1] = static_cast<T>(im);
+    b[2 * j] = re;
+    b[2 * j + 1] = -im;
+    if (j > 0) {
+      b[2 * (conv - j)] = re;
+      b[2 * (conv - j) + 1] = -im;
+    }
+  }
+  std::shared_ptr<const Plan<double>> dplan = cached_plan<double>(conv);
+  using E1 = Engine<Lanes<double, 1>>;
+  std::vector<double> scratch(2 * E1::scratch_elements(*dplan));
+  E1::direct(*dplan, b.data(), 2, 1, b.data(), 2, 1, scratch.data());
+  plan.kernel.resize(2 * conv);
+  for (Index k = 0; k < 2 * conv; ++k) plan.kernel[k] = static_cast<T>(b[k] / conv);
+}
+
+template <class T>
+std::shared_ptr<const Plan<T>> make_plan(Index n) {
+  auto plan = std::make_shared<Plan<T>>();
+  plan->n = n;
+  if (prefer_bluestein(n))
+    build_bluestein(*plan);
+  else
+    build_direct(*plan);
+  return plan;
+}
+
+// Process-wide cache keyed by length. Plans are built outside the lock (a Bluestein plan
+// asks the cache for its sub-plan); if two threads race, the first one stored wins.
+template <class P>
+struct PlanCache {
+  std::mutex mutex;
+  std::map<Index, std::shared_ptr<const P>> plans;
+};
+
+template <class P>
+PlanCache<P>& plan_cache() {
+  static PlanCache<P> cache;
+  return cache;
+}
+
+template <class P, class Make>
+std::shared_ptr<const P> cache_lookup(Index n, Make make) {
+  PlanCache<P>& cache = plan_cache<P>();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto it = cache.plans.find(n);
+    if (it != cache.plans.end()) return it->second;
+  }
+  std::shared_ptr<const P> built = make(n);
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto inserted = cache.plans.emplace(n, std::move(built));
+  return inserted.first->second;
+}
+
+template <class T>
+std::shared_ptr<const Plan<T>> cached_plan(Index n) {
+  if (n < 1) fail<ArgumentError>("fft: expected a length >= 1, got ", n);
+  return cache_lookup<Plan<T>>(n, [](Index len) { return make_plan<T>(len); });
+}
+
+inline int lane_slot(int w) {
+  int slot = -1;
+  while (w > 1) {
+    w >>= 1;
+    ++slot;
+  }
+  return slot;
+}
+
+// Four-step tables for lane width w, or null when n is not m*w with w | m.
+template <class T>
+const FourStep<T>* four_step(const Plan<T>& plan, int w) {
+  if (w < 2 || plan.bluestein() || plan.n % (static_cast<Index>(w) * w) != 0) return nullptr;
+  // single_scratch() assumes a direct sub-transform of n/w.
+  if (prefer_bluestein(plan.n / w)) return nullptr;
+  const int slot = lane_slot(w);
+  std::call_once(plan.four_step_once[slot], [&] {
+    FourStep<T>& fs = plan.four_step[slot];
+    const Index n = plan.n, m = n / w;
+    fs.m = m;
+    fs.sub_m = cached_plan<T>(m);
+    fs.sub_w = cached_plan<T>(w);
+    fs.twiddle.resize(2 * n);
+    for (Index k1 = 0; k1 < m; ++k1)
+      for (int j2 = 0; j2 < w; ++j2) {
+        double re, im;
+        unit_root(k1 * j2, n, re, im);
+        fs.twiddle[k1 * 2 * w + j2] = static_cast<T>(re);
+        fs.twiddle[k1 * 2 * w + w + j2] = static_cast<T>(im);
+      }
+  });
+  return &plan.four_step[slot];
+}
+
+inline constexpr int max_lanes = 16;
+
+// Scalars of scratch one single transform needs, for any lane width up to max_lanes.
+template <class T>
+Index single_scratch(const Plan<T>& plan) {
+  if (plan.bluestein()) return 2 * plan.conv + single_scratch(*plan.sub);
+  // Scalar lanes: two buffers of n complex values. Four-step (n = m*W): lane buffers of m,
+  // 2m (sub-transform scratch), W and 2W elements of 2W scalars each.
+  const Index w = max_lanes;
+  return std::max<Index>(4 * plan.n, 6 * plan.n + 6 * w * w);
+}
+
+template <class T>
+Index lanes_scratch(const Plan<T>& plan, Index w) {
+  return 2 * w * Engine<Lanes<T, 1>>::scratch_elements(plan);
+}
+
+// Scratch for fft2_real_part.
+struct Mix2dLayout {
+  Index dh, dhp, bs, b, l, t, rs, total;
+};
+
+template <class T>
+Mix2dLayout mix2d_layout(const Plan<T>& pn, const Plan<T>& pd, Index n, Index d, Index w) {
+  Mix2dLayout s;
+  s.dh = d / 2 + 1;
+  s.dhp = (s.dh + w - 1) / w * w;
+  s.bs = s.dhp;
+  // Row strides that are multiples of 4 KiB make strided column reads alias in L1.
+  if ((s.bs * static_cast<Index>(sizeof(T))) % 4096 == 0) s.bs += w;
+  s.b = 0;
+  s.l = s.b + 2 * n * s.bs;
+  s.t = s.l + std::max(n, d) * 2 * w;
+  s.rs = s.t + 2 * s.dhp * 2 * w;
+  s.total = s.rs + lanes_scratch(pn, w) + lanes_scratch(pd, w) + 64;
+  return s;
+}
+
+// All algorithms for one lane width W; force-inlined into the per-ISA entry points below.
+// The Stockham passes themselves stay out of line (Ent<T, W>::direct, one copy per ISA and
+// width) so the glue can call them from many places without multiplying code.
+template <class T, int W, template <class, int> class Ent>
+struct Algorithms {
+  using O = Lanes<T, W>;
+  using En = Engine<O>;
+  using V = typename O::V;
+  using C = typename En::C;
+  static constexpr Index E = 2 * W;
+
+  // One transform, interleaved complex, unit stride.
+  // W transforms in lanes (see Engine::direct for the layout); Bluestein or direct.
+  TOKENMIX_FFT_INLINE static void lanes(const Plan<T>& plan, const T* in, Index is, Index iim,
+                                        T* out, Index os, Index oim, T* scratch) {
+    if (!plan.bluestein()) {
+      Ent<T, W>::direct(plan, in, is, iim, out, os, oim, scratch);
+      return;
+    }
+    const Index n = plan.n, conv = plan.conv;
+    const Plan<T>& sub = *plan.sub;
+    T* a = scratch;
+    T* rest = scratch + conv * E;
+    const T* chirp = plan.chirp.data();
+    const T* ker = plan.kernel.data();
+    for (Index j = 0; j < n; ++j)
+      En::st(a + j * E, W,
+             En::mulw(En::ld(in + j * is, iim), O::set1(chirp[2 * j]), O::set1(chirp[2 * j + 1])));
+    for (Index j = n; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
+    Ent<T, W>::direct(sub, a, E, W, a, E, W, rest);
+    for (Index k = 0; k < conv; ++k)
+      En::st(a + k * E, W,
+             En::mulw(En::ld(a + k * E, W), O::set1(ker[2 * k]), O::set1(ker[2 * k + 1])));
+    Ent<T, W>::direct(sub, a + W, E, -W, a + W, E, -W, rest);  // inverse: re and im swapped
+    for (Index k = 0; k < n; ++k)
+      En::st(out + k * os, oim,
+             En::mulw(En::ld(a + k * E, W), O::set1(chirp[2 * k]), O::set1(chirp[2 * k + 1])));
+  }
+
+  TOKENMIX_FFT_INLINE static void single(const Plan<T>& plan, bool inverse, const T* in, T* out,
+                                         T* scratch) {
+    if (plan.bluestein()) {
+      single_bluestein(plan, inverse, in, out, scratch);
+      return;
+    }
+    single_direct(plan, inverse, in, out, scratch);
+  }
+
+  TOKENMIX_FFT_INLINE static void single_direct(const Plan<T>& plan, bool inverse, const T* in,
+                                                T* out, T* scratch) {
+    if constexpr (W > 1) {
+      if (const FourStep<T>* fs = four_step(plan, W)) {
+        four_step_run<O>(*fs, inverse, in, out, scratch);
+        return;
+      }
+      if constexpr (W > 2) {
+        if (const FourStep<T>* fs = four_step(plan, W / 2)) {
+          four_step_run<Lanes<T, W / 2>>(*fs, inverse, in, out, scratch);
+          return;
+        }
+      }
+    }
+    if (inverse)
+      Ent<T, 1>::direct(plan, in + 1, 2, -1, out + 1, 2, -1, scratch);
+    else
+      Ent<T, 1>::direct(plan, in, 2, 1, out, 2, 1, scratch);
+  }
+
+  template <class OW>
+  TOKENMIX_FFT_INLINE static void four_step_run(const FourStep<T>& fs, bool inverse, const T* in,
+                                                T* out, T* scratch) {
+    using EW = Engine<OW>;
+    constexpr int w = OW::width;
+    constexpr Index ew = 2 * w;
+    using CW = typename EW::C;
+    using VW = typename OW::V;
+    const Index m = fs.m;
+    T* a = scratch;
+    T* rest = a + m * ew;
+    // Inverse = forward with real and imaginary parts swapped on the way in and out.
+    T* re_in = inverse ? a + w : a;
+    const Index im_in = inverse ? -w : w;
+    for (Index j = 0; j < m; ++j) EW::st(re_in + j * ew, im_in, EW::load_interleaved(in + j * ew));
+    Ent<T, w>::direct(*fs.sub_m, a, ew, w, a, ew, w, rest);
+    T* e = rest;
+    T* rest2 = e + w * ew;
+    const T* tw = fs.twiddle.data();
+    for (Index b = 0; b < m; b += w) {
+      VW re[w], im[w];
+      for (int t = 0; t < w; ++t) {
+        const CW v = EW::mul(EW::ld(a + (b + t) * ew, w), EW::ld(tw + (b + t) * ew, w));
+        re[t] = v.re;
+        im[t] = v.im;
+      }
+      EW::transpose(re);
+      EW::transpose(im);
+      for (int t = 0; t < w; ++t) EW::st(e + t * ew, w, CW{re[t], im[t]});
+      Ent<T, w>::direct(*fs.sub_w, e, ew, w, e, ew, w, rest2);
+      for (int k2 = 0; k2 < w; ++k2) {
+        CW v = EW::ld(e + k2 * ew, w);
+        if (inverse) v = CW{v.im, v.re};
+        EW::store_interleaved(out + 2 * (b + m * k2), v);
+      }
+    }
+  }
+
+  TOKENMIX_FFT_INLINE static void single_bluestein(const Plan<T>& plan, bool inverse,
+                                                   const T* in, T* out, T* scratch) {
+    const Index n = plan.n, conv = plan.conv;
+    T* a = scratch;
+    T* rest = scratch + 2 * conv;
+    const T* ch = plan.chirp.data();
+    const T* ker = plan.kernel.data();
+    const T sign = inverse ? T(-1) : T(1);  // inverse: conjugate input and output
+    for (Index j = 0; j < n; ++j) {
+      const T xr = in[2 * j], xi = sign * in[2 * j + 1];
+      a[2 * j] = xr * ch[2 * j] - xi * ch[2 * j + 1];
+      a[2 * j + 1] = xr * ch[2 * j + 1] + xi * ch[2 * j];
+    }
+    for (Index j = 2 * n; j < 2 * conv; ++j) a[j] = T(0);
+    single_direct(*plan.sub, false, a, a, rest);
+    for (Index k = 0; k < conv; ++k) {
+      const T ar = a[2 * k], ai = a[2 * k + 1];
+      a[2 * k] = ar * ker[2 * k] - ai * ker[2 * k + 1];
+      a[2 * k + 1] = ar * ker[2 * k + 1] + ai * ker[2 * k];
+    }
+    single_direct(*plan.sub, true, a, a, rest);
+    for (Index k = 0; k < n; ++k) {
+      const T ar = a[2 * k], ai = a[2 * k + 1];
+      out[2 * k] = ar * ch[2 * k] - ai * ch[2 * k + 1];
+      out[2 * k + 1] = sign * (ar * ch[2 * k + 1] + ai * ch[2 * k]);
+    }
+  }
+
+  // `count` transforms; element i of transform b at in + 2*(b*idist + i*istride).
+  TOKENMIX_FFT_INLINE static void batch(const Plan<T>& plan, bool inverse, Index count,
+                                        const T* in, Index istride, Index idist, T* out,
+                                        Index ostride, Index odist, T* scratch) {
+    const Index n = plan.n;
+    T* l = scratch;
+    T* rest = scratch + n * E;
+    T* re0 = inverse ? l + W : l;
+    const Index im0 = inverse ? -W : W;
+    for (Index b = 0; b < count; b += W) {
+      const Index lanes_used = std::min<Index>(W, count - b);
+      if (lanes_used == W && idist == 1) {
+        for (Index i = 0; i < n; ++i)
+          En::st(l + i * E, W, En::load_interleaved(in + 2 * (b + i * istride)));
+      } else {
+        for (Index i = 0; i < n; ++i)
+          for (Index t = 0; t < W; ++t) {
+            const bool ok = t < lanes_used;
+            const T* p = in + 2 * ((b + t) * idist + i * istride);
+            l[i * E + t] = ok ? p[0] : T(0);
+            l[i * E + W + t] = ok ? p[1] : T(0);
+          }
+      }
+      lanes(plan, re0, E, im0, re0, E, im0, rest);
+      if (lanes_used == W && odist == 1) {
+        for (Index i = 0; i < n; ++i)
+          En::store_interleaved(out + 2 * (b + i * ostride), En::ld(l + i * E, W));
+      } else {
+        for (Index i = 0; i < n; ++i)
+          for (Index t = 0; t < lanes_used; ++t) {
+            T* p = out + 2 * ((b + t) * odist + i * ostride);
+            p[0] = l[i * E + t];
+            p[1] = l[i * E + W + t];
+          }
+      }
+    }
+  }
+
+  // Re(F_n X F_d^T), X real n x d (row stride xs), into y (row stride ys; may equal x).
+  // Rows: real transforms along d, two rows per complex lane transform (row r in the real
+  // parts, row r+W in the imaginary parts), W row pairs per lane vector. The half spectrum
+  // (d/2+1 columns) goes to B. Columns: complex transforms along n over B's columns, W per
+  // lane vector; Y[k,l] = Re B'[k,l] and, by Hermitian symmetry, Y[-k,-l] = Re B'[k,l].
+  TOKENMIX_FFT_INLINE static void mix2d(const Plan<T>& pn, const Plan<T>& pd, const T* x,
+                                        Index xs, Index n, Index d, T* y, Index ys, T* scratch) {
+    const Mix2dLayout s = mix2d_layout(pn, pd, n, d, W);
+    T* bre = scratch + s.b;
+    T* bim = bre + n * s.bs;
+    T* l = scratch + s.l;
+    T* t1 = scratch + s.t;
+    T* t2 = t1 + s.dhp * E;
+    T* rs = scratch + s.rs;
+    const Index dh = s.dh, dhp = s.dhp, bs = s.bs;
+    const V half = O::set1(T(0.5));
+    for (Index g0 = 0; g0 < n; g0 += 2 * W) {
+      const bool full = g0 + 2 * W <= n;
+      for (Index part = 0; part < 2; ++part) {
+        const Index r0 = g0 + part * W;
+        const Index off = part * W;  // real or imaginary half of the lane element
+        Index c = 0;
+        for (; c + W <= d; c += W) {
+          V blk[W];
+          for (int t = 0; t < W; ++t)
+            blk[t] = (full || r0 + t < n) ? O::load(x + (r0 + t) * xs + c) : V{};
+          En::transpose(blk);
+          for (int u = 0; u < W; ++u) O::store(l + (c + u) * E + off, blk[u]);
+        }
+        for (; c < d; ++c)
+          for (int t = 0; t < W; ++t)
+            l[c * E + off + t] = (r0 + t < n) ? x[(r0 + t) * xs + c] : T(0);
+      }
+      lanes(pd, l, E, W, l, E, W, rs);
+      for (Index k = 0; k < dh; ++k) {
+        const C z = En::ld(l + k * E, W);
+        const C zc = En::ld(l + ((d - k) % d) * E, W);
+        En::st(t1 + k * E, W, C{half * (z.re + zc.re), half * (z.im - zc.im)});
+        En::st(t2 + k * E, W, C{half * (z.im + zc.im), half * (zc.re - z.re)});
+      }
+      for (Index k = dh; k < dhp; ++k) {
+        En::st(t1 + k * E, W, C{V{}, V{}});
+        En::st(t2 + k * E, W, C{V{}, V{}});
+      }
+      for (Index part = 0; part < 2; ++part) {
+        const T* tp = part == 0 ? t1 : t2;
+        const Index r0 = g0 + part * W;
+        for (Index c = 0; c < dhp; c += W) {
+          V re[W], im[W];
+          for (int u = 0; u < W; ++u) {
+            re[u] = O::load(tp + (c + u) * E);
+            im[u] = O::load(tp + (c + u) * E + W);
+          }
+          En::transpose(re);
+          En::transpose(im);
+          for (int t = 0; t < W; ++t) {
+            if (!full && r0 + t >= n) break;
+            O::store(bre + (r0 + t) * bs + c, re[t]);
+            O::store(bim + (r0 + t) * bs + c, im[t]);
+          }
+        }
+      }
+    }
+    const Index mirror_end = d - dh + 1;  // columns l in [1, mirror_end) also fill d - l
+    for (Index c = 0; c < dhp; c += W) {
+      lanes(pn, bre + c, bs, n * bs, l, E, W, rs);
+      const Index cnt = std::min<Index>(W, dh - c);
+      const Index lo = std::max<Index>(c, 1), hi = std::min<Index>(c + W, mirror_end);
+      const bool full_mirror = lo == c && hi == c + W;
+      for (Index k = 0; k < n; ++k) {
+        const V re = O::load(l + k * E);
+        T* yk = y + k * ys + c;
+        if (cnt == W) {
+          O::store(yk, re);
+        } else {
+          for (Index u = 0; u < cnt; ++u) yk[u] = l[k * E + u];
+        }
+        T* ym = y + ((n - k) % n) * ys;
+        if (full_mirror) {
+          O::store(ym + d - c - W + 1, En::reverse(re));
+        } else {
+          for (Index u = lo; u < hi; ++u) ym[d - u] = l[k * E + (u - c)];
+        }
+      }
+    }
+  }
+};
+
+// Function table for one ISA and scalar type.
+template <class T>
+struct Kernels {
+  int width;
+  void (*single)(const Plan<T>&, bool, const T*, T*, T*);
+  void (*batch)(const Plan<T>&, bool, Index, const T*, Index, Index, T*, Index, Index, T*);
+  void (*mix2d)(const Plan<T>&, const Plan<T>&, const T*, Index, Index, Index, T*, Index, T*);
+};
+
+template <class T, int W>
+struct ScalarEntries {
+  static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+                     Index oim, T* s) {
+    Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
+  }
+  static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
+    Algorithms<T, W, ScalarEntries>::single(p, inv, in, out, s);
+  }
+  static void batch(const Plan<T>& p, bool inv, Index count, const T* in, Index is,
+                    Index id, T* out, Index os, Index od, T* s) {
+    Algorithms<T, W, ScalarEntries>::batch(p, inv, count, in, is, id, out, os, od, s);
+  }
+  static void mix2d(const Plan<T>& pn, const Plan<T>& pd, const T* x, Index xs, Index n,
+                    Index d, T* y, Index ys, T* s) {
+    Algorithms<T, W, ScalarEntries>::mix2d(pn, pd, x, xs, n, d, y, ys, s);
+  }
+};
+
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+template <class T, int W>
+struct Avx2Entries {
+  TOKENMIX_TARGET_AVX2 static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+                     Index oim, T* s) {
+    Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
+  }
+  TOKENMIX_TARGET_AVX2 static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
+    Algorithms<T, W, Avx2Entries>::single(p, inv, in, out, s);
+  }
+  TOKENMIX_TARGET_AVX2 static void batch(const Plan<T>& p, bool inv, Index count, const T* in, Index is,
+                    Index id, T* out, Index os, Index od, T* s) {
+    Algorithms<T, W, Avx2Entries>::batch(p, inv, count, in, is, id, out, os, od, s);
+  }
+  TOKENMIX_TARGET_AVX2 static void mix2d(const Plan<T>& pn, const Plan<T>& pd, const T* x, Index xs, Index n,
+                    Index d, T* y, Index ys, T* s) {
+    Algorithms<T, W, Avx2Entries>::mix2d(pn, pd, x, xs, n, d, y, ys, s);
+  }
+};
+
+template <class T, int W>
+struct Avx512Entries {
+  TOKENMIX_TARGET_AVX512 static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+                     Index oim, T* s) {
+    Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
+  }
+  TOKENMIX_TARGET_AVX512 static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
+    Algorithms<T, W, Avx512Entries>::single(p, inv, in, out, s);
+  }
+  TOKENMIX_TARGET_AVX512 static void batch(const Plan<T>& p, bool inv, Index count, const T* in, Index is,
+                    Index id, T* out, Index os, Index od, T* s) {
+    Algorithms<T, W, Avx512Entries>::batch(p, inv, count, in, is, id, out, os, od, s);
+  }
+  TOKENMIX_TARGET_AVX512 static void mix2d(const Plan<T>& pn, const Plan<T>& pd, const T* x, Index xs, Index n,
+                    Index d, T* y, Index ys, T* s) {
+    Algorithms<T, W, Avx512Entries>::mix2d(pn, pd, x, xs, n, d, y, ys, s);
+  }
+};
+#endif
+
+template <class T, template <class, int> class Entries, int W>
+Kernels<T> make_kernels() {
+  return Kernels<T>{W, &Entries<T, W>::single, &Entries<T, W>::batch, &Entries<T, W>::mix2d};
+}
+
+template <class T>
+const Kernels<T>& kernels(Isa isa) {
+  static const Kernels<T> scalar = make_kernels<T, ScalarEntries, 1>();
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+  static const Kernels<T> avx2 = make_kernels<T, Avx2Entries, 32 / sizeof(T)>();
+  static const Kernels<T> avx512 = make_kernels<T, Avx512Entries, 64 / sizeof(T)>();
+  if (isa == Isa::avx512) return avx512;
+  if (isa == Isa::avx2) return avx2;
+#elif defined(TOKENMIX_ARM_NEON)
+  // NEON is the aarch64 baseline: 16-byte vector extensions compile to it without attributes.
+  static const Kernels<T> neon = make_kernels<T, ScalarEntries, 16 / sizeof(T)>();
+  if (isa == Isa::neon) return neon;
+#endif
+  return scalar;
+}
+
+template <class T>
+const Kernels<T>& kernels() {
+  return kernels<T>(active_isa());
+}
+
+template <class T>
+void check_scalar() {
+  static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                "tokenmix FFT: T must be float or double");
+}
+
+}  // namespace fft
+}  // namespace detail
+
+// Complex-to-complex transform of one length. Cheap to construct (the plan is cached) and to
+// copy; const member functions are thread-safe.
+template <class T>
+class ComplexFft {
+ public:
+  explicit ComplexFft(Index n) : plan_(detail::fft::cached_plan<T>(n)) {
+    detail::fft::check_scalar<T>();
+  }
+
+  Index size() const { return plan_->n; }
+  // Uses Bluestein's algorithm (large prime factor) rather than mixed-radix passes.
+  bool uses_bluestein() const { return plan_->bluestein(); }
+
+  // Scalars of scratch transform(..., scratch) needs.
+  std::size_t scratch_size() const {
+    return static_cast<std::size_t>(detail::fft::single_scratch(*plan_)) + 64;
+  }
+  // Scalars of scratch transform_batch(..., scratch) needs (any ISA).
+  std::size_t batch_scratch_size() const {
+    return static_cast<std::size_t>(detail::fft::lanes_scratch(*plan_, detail::fft::max_lanes) +
+                                    2 * detail::fft::max_lanes * plan_->n) + 64;
+  }
+
+  // out[k] = sum_j in[j] exp(-+2 pi i jk/n); in == out is allowed.
+  void transform(FftDirection dir, const std::complex<T>* in, std::complex<T>* out,
+                 T* scratch) const {
+    detail::fft::kernels<T>().single(*plan_, dir == FftDirection::inverse,
+                                     reinterpret_cast<const T*>(in), reinterpret_cast<T*>(out),
+                                     scratch);
+  }
+  void transform(FftDirection dir, const std::complex<T>* in, std::complex<T>* out) const {
+    ScratchFrame frame;
+    transform(dir, in, out, frame.take<T>(scratch_size()));
+  }
+  void forward(const std::complex<T>* in, std::complex<T>* out) const {
+    transform(FftDirection::forward, in, out);
+  }
+  void inverse(const std::complex<T>* in, std::complex<T>* out) const {
+    transform(FftDirection::inverse, in, out);
+  }
+
+  // `count` transforms; element i of transform b is in[b*in_dist + i*in_stride] (complex
+  // elements, not bytes). Vectorised across transforms, fastest when in_dist == 1 (columns of
+  // a row-major matrix). in == out is allowed when the layouts are the same.
+  void transform_batch(FftDirection dir, Index count, const std::complex<T>* in, Index in_stride,
+                       Index in_dist, std::complex<T>* out, Index out_stride, Index out_dist,
+                       T* scratch) const {
+    if (count < 0)
+      detail::fail<ArgumentError>("ComplexFft: expected a non-negative batch count, got ",
+                                  count);
+    detail::fft::kernels<T>().batch(*plan_, dir == FftDirection::inverse, count,
+                                    reinterpret_cast<const T*>(in), in_stride, in_dist,
+                                    reinterpret_cast<T*>(out), out_stride, out_dist, scratch);
+  }
+  void transform_batch(FftDirection dir, Index count, const std::complex<T>* in, Index in_stride,
+                       Index in_dist, std::complex<T>* out, Index out_stride,
+                       Index out_dist) const {
+    ScratchFrame frame;
+    transform_batch(dir, count, in, in_stride, in_dist, out, out_stride, out_dist,
+                    frame.take<T>(batch_scratch_size()));
+  }
+
+ private:
+  std::shared_ptr<const detail::fft::Plan<T>> plan_;
+};
+
+namespace detail {
+namespace fft {
+// Real transforms of even length n run one complex transform of n/2 (even samples in the
+// real parts, odd in the imaginary parts) and untangle the two spectra with w_n^k; odd
+// lengths run a complex transform of n.
+template <class T>
+struct RealPlan {
+  Index n = 0;
+  std::shared_ptr<const Plan<T>> complex;  // n/2 (even n) or n (odd n)
+  std::vector<T> twiddle;                  // w_n^k, k = 0..n/2 (even n)
+};
+
+template <class T>
+std::shared_ptr<const RealPlan<T>> cached_real_plan(Index n) {
+  if (n < 1) fail<ArgumentError>("RealFft: expected a length >= 1, got ", n);
+  return cache_lookup<RealPlan<T>>(n, [](Index len) {
+    auto p = std::make_shared<RealPlan<T>>();
+    p->n = len;
+    const bool even = len % 2 == 0;
+    p->complex = cached_plan<T>(even ? len / 2 : len);
+    if (even) {
+      p->twiddle.resize(2 * (len / 2 + 1));
+      for (Index k = 0; k <= len / 2; ++k) {
+        double re, im;
+        unit_root(k, len, re, im);
+        p->twiddle[2 * k] = static_cast<T>(re);
+        p->twiddle[2 * k + 1] = static_cast<T>(im);
+      }
+    }
+    return std::shared_ptr<const RealPlan<T>>(std::move(p));
+  });
+}
+}  // namespace fft
+}  // namespace detail
+
+// Real-input transforms of one length.
+template <class T>
+class RealFft {
+ public:
+  explicit RealFft(Index n) : plan_(detail::fft::cached_real_plan<T>(n)) {
+    detail::fft::check_scalar<T>();
+  }
+
+  Index size() const { return plan_->n; }
+  // Complex bins of the half spectrum: n/2 + 1.
+  Index spectrum_size() const { return plan_->n / 2 + 1; }
+  std::size_t scratch_size() const {
+    return static_cast<std::size_t>(core_scratch() + 2 * plan_->n + 8);
+  }
+
+  // out[k] = sum_j in[j] exp(-2 pi i jk/n), k = 0..n/2.
+  void forward(const T* in, std::complex<T>* out, T* scratch) const {
+    const Index n = plan_->n;
+    const auto& k = detail::fft::kernels<T>();
+    T* z = scratch;
+    T* rest = scratch + 2 * n + 4;
+    if (n % 2 != 0) {
+      for (Index j = 0; j < n; ++j) {
+        z[2 * j] = in[j];
+        z[2 * j + 1] = T(0);
+      }
+      k.single(*plan_->complex, false, z, z, rest);
+      std::memcpy(static_cast<void*>(out), z, sizeof(T) * 2 * static_cast<std::size_t>(n / 2 + 1));
+      return;
+    }
+    const Index h = n / 2;
+    k.single(*plan_->complex, false, in, z, rest);  // even/odd samples as (re, im)
+    z[2 * h] = z[0];
+    z[2 * h + 1] = z[1];
+    const T* w = plan_->twiddle.data();
+    T* o = reinterpret_cast<T*>(out);
+    // Bins k and h-k share the two spectra values they need.
+    for (Index i = 0; i <= h / 2; ++i) {
+      const Index j = h - i;
+      const T ar = z[2 * i], ai = z[2 * i + 1], br = z[2 * j], bi = z[2 * j + 1];
+      for (int pass = 0; pass < 2; ++pass) {
+        const Index kk = pass == 0 ? i : j;
+        const T zr = pass == 0 ? ar : br, zi = pass == 0 ? ai : bi;
+        const T cr = pass == 0 ? br : ar, ci = pass == 0 ? -bi : -ai;  // conj Z[h-k]
+        const T er = T(0.5) * (zr + cr), ei = T(0.5) * (zi + ci);        // even spectrum
+        const T dr = T(0.5) * (zr - cr), di = T(0.5) * (zi - ci);
+        const T odr = di, odi = -dr;  // odd spectrum = (Z - conj Z')/(2i)
+        const T wr = w[2 * kk], wi = w[2 * kk + 1];
+        o[2 * kk] = er + odr * wr - odi * wi;
+        o[2 * kk + 1] = ei + odr * wi + odi * wr;
+      }
+    }
+  }
+  void forward(const T* in, std::complex<T>* out) const {
+    ScratchFrame frame;
+    forward(in, out, frame.take<T>(scratch_size()));
+  }
+
+  // out[j] = sum_{k<n} X[k] exp(+2 pi i jk/n) with X[n-k] = conj X[k]: n times the inverse.
+  // Only in[0..n/2] is read; the imaginary parts of in[0] (and in[n/2], n even) are ignored.
+  void inverse(const std::complex<T>* in, T* out, T* scratch) const {
+    const Index n = plan_->n;
+    const auto& k = detail::fft::kernels<T>();
+    const T* x = reinterpret_cast<const T*>(in);
+    T* z = scratch;
+    T* rest = scratch + 2 * n + 4;
+    if (n % 2 != 0) {
+      for (Index i = 0; i <= n / 2; ++i) {
+        z[2 * i] = x[2 * i];
+        z[2 * i + 1] = i == 0 ? T(0) : x[2 * i + 1];
+      }
+      for (Index i = n / 2 + 1; i < n; ++i) {
+        z[2 * i] = x[2 * (n - i)];
+        z[2 * i + 1] = -x[2 * (n - i) + 1];
+      }
+      k.single(*plan_->complex, true, z, z, rest);
+      for (Index j = 0; j < n; ++j) out[j] = z[2 * j];
+      return;
+    }
+    const Index h = n / 2;
+    const T* w = plan_->twiddle.data();
+    for (Index i = 0; i < h; ++i) {
+      const Index j = h - i;
+      const T ar = x[2 * i], ai = i == 0 ? T(0) : x[2 * i + 1];
+      const T br = x[2 * j], bi = j == h ? T(0) : x[2 * j + 1];
+      // Fe = X[k] + conj X[h-k], Fo = (X[k] - conj X[h-k]) * conj(w^k), Z = Fe + i Fo
+      const T er = ar + br, ei = ai - bi;
+      const T dr = ar - br, di = ai + bi;
+      const T wr = w[2 * i], wi = -w[2 * i + 1];
+      const T fr = dr * wr - di * wi, fi = dr * wi + di * wr;
+      z[2 * i] = er - fi;
+      z[2 * i + 1] = ei + fr;
+    }
+    k.single(*plan_->complex, true, z, out, rest);  // out holds n reals = h complex
+  }
+  void inverse(const std::complex<T>* in, T* out) const {
+    ScratchFrame frame;
+    inverse(in, out, frame.take<T>(scratch_size()));
+  }
+
+  // Discrete Hartley transform: out[k] = sum_j in[j] (cos + sin)(2 pi jk/n) = Re X - Im X.
+  void hartley(const T* in, T* out, T* scratch) const {
+    const Index n = plan_->n, h = n / 2;
+    std::complex<T>* spec = reinterpret_cast<std::complex<T>*>(scratch);  // h+1 bins
+    forward(in, spec, scratch + 2 * n + 8);
+    // Bins above n/2 are conjugates: H[n-k] = Re X[k] + Im X[k].
+    for (Index k = 1; k < n - h; ++k) out[n - k] = spec[k].real() + spec[k].imag();
+    for (Index k = 0; k <= h; ++k) out[k] = spec[k].real() - spec[k].imag();
+  }
+  void hartley(const T* in, T* out) const {
+    ScratchFrame frame;
+    hartley(in, out, frame.take<T>(scratch_size()));
+  }
+
+ private:
+  // forward()/inverse() use the first core_scratch() scalars; hartley() the rest.
+  Index core_scratch() const {
+    return 2 * plan_->n + 4 + detail::fft::single_scratch(*plan_->complex) + 64;
+  }
+
+  std::shared_ptr<const detail::fft::RealPlan<T>> plan_;
+};
+
+// Scalars of scratch fft2_real_part needs for an n x d input (any ISA).
+template <class T>
+std::size_t fft2_real_part_scratch(Index n, Index d) {
+  const auto pn = detail::fft::cached_plan<T>(n);
+  const auto pd = detail::fft::cached_plan<T>(d);
+  return static_cast<std::size_t>(
+      detail::fft::mix2d_layout(*pn, *pd, n, d, detail::fft::max_lanes).total);
+}
+
+// y = Re(F_n x F_d^T) = Re(fft2(x)) for real x (n x d), computed from a real-input transform
+// along d and complex transforms along n on half the columns, never a full complex 2D
+// transform. y may be x. No normalisation.
+template <class T>
+void fft2_real_part(const ConstMatrixRef<T>& x, MatrixRef<T> y, T* scratch) {
+  detail::fft::check_scalar<T>();
+  detail::expect_shape("fft2_real_part", "output", x.rows(), x.cols(), y.rows(), y.cols());
+  const Index n = x.rows(), d = x.cols();
+  if (n == 0 || d == 0) return;
+  const auto pn = detail::fft::cached_plan<T>(n);
+  const auto pd = detail::fft::cached_plan<T>(d);
+  detail::fft::kernels<T>().mix2d(*pn, *pd, x.data(), x.outerStride(), n, d, y.data(),
+                                  y.outerStride(), scratch);
+}
+
+template <class T>
+void fft2_real_part(const ConstMatrixRef<T>& x, MatrixRef<T> y) {
+  ScratchFrame frame;
+  fft2_real_part<T>(x, y, frame.take<T>(fft2_real_part_scratch<T>(x.rows(), x.cols())));
+}
+
+}  // namespace tokenmix

@@ -1,0 +1,207 @@
+#pragma once
+// FFT plan data: factorisation, twiddle tables and Bluestein parameters for one length and
+// one scalar type. Plans are built once (tokenmix/core/fft.hpp caches them) and never change
+// afterwards, so any number of threads may execute one plan at the same time.
+//
+// The transform is a Stockham autosort, decimation in frequency: a stage of radix p splits
+// each of the l1 current sub-transforms of length L = p*m into p of length m,
+//   b[(j*p + r)*l1 + s] = w_L^(j*r) * sum_q a[(j + m*q)*l1 + s] * w_p^(q*r),
+// with s (the sub-transform) innermost. After the last stage element k sits at index k, so no
+// bit reversal is needed and every stage streams through memory.
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "tokenmix/core/error.hpp"
+#include "tokenmix/core/tensor.hpp"
+
+namespace tokenmix {
+namespace detail {
+namespace fft {
+
+// Odd prime factors up to this size get a direct O(p^2) butterfly; a length with a larger
+// prime factor always goes through Bluestein.
+inline constexpr int max_generic_radix = 61;
+
+struct Stage {
+  int radix;
+  Index l1;        // sub-transforms already split off (product of earlier radices)
+  Index m;         // length of each sub-transform after this stage
+  Index twiddle;   // offset (in scalars) of this stage's (m x (radix-1)) twiddles
+  Index coef;      // offset of the (h x h) cos/sin table of a generic odd radix, h=(p-1)/2
+};
+
+// exp(-2 pi i k / n) with k reduced mod n first and evaluated in double (accurate to ~1 ulp
+// of double; repeated multiplication would accumulate O(n) rounding).
+inline void unit_root(Index k, Index n, double& re, double& im) {
+  k %= n;
+  if (k < 0) k += n;
+  // Fold into the first octant so sin/cos get small arguments; exact symmetries only.
+  const double two_pi = 6.283185307179586476925286766559;
+  // 8k vs n comparisons keep the folding exact in integers.
+  const Index k8 = 8 * k;
+  if (k8 <= n) {
+    const double a = two_pi * static_cast<double>(k) / static_cast<double>(n);
+    re = std::cos(a);
+    im = -std::sin(a);
+    return;
+  }
+  if (2 * k <= n) {  // (n/8, n/2]: use the complement n/4 - k or n/2 - k
+    if (4 * k <= n) {
+      const double a = two_pi * static_cast<double>(n - 4 * k) / (4.0 * static_cast<double>(n));
+      re = std::sin(a);
+      im = -std::cos(a);
+    } else {
+      const double a = two_pi * static_cast<double>(n - 2 * k) / (2.0 * static_cast<double>(n));
+      re = -std::cos(a);
+      im = -std::sin(a);
+    }
+    return;
+  }
+  // (n/2, n): conjugate of the root for n - k.
+  unit_root(n - k, n, re, im);
+  im = -im;
+}
+
+// Factorisation into the passes this library implements, 4s first (cheapest per element).
+inline std::vector<int> factorize(Index n) {
+  std::vector<int> f;
+  while (n % 4 == 0) {
+    f.push_back(4);
+    n /= 4;
+  }
+  if (n % 2 == 0) {
+    f.push_back(2);
+    n /= 2;
+  }
+  for (Index p = 3; p * p <= n; p += 2) {
+    while (n % p == 0) {
+      f.push_back(static_cast<int>(p));
+      n /= p;
+    }
+  }
+  if (n > 1) f.push_back(static_cast<int>(n));
+  return f;
+}
+
+inline Index largest_prime_factor(Index n) {
+  Index best = 1;
+  for (Index p = 2; p * p <= n; ++p)
+    while (n % p == 0) {
+      best = p;
+      n /= p;
+    }
+  return std::max(best, n);
+}
+
+// Rough operation count of a direct mixed-radix transform: small radices cost about
+// p-1 complex additions per element per pass, generic odd radices about p (O(p^2) butterfly
+// over p elements); the log factor is implicit in the number of passes.
+inline double direct_cost(Index n) {
+  double per_element = 0;
+  for (int f : factorize(n)) per_element += f <= 5 ? f - 1 : 1.1 * f;
+  return static_cast<double>(n) * per_element;
+}
+
+// Smallest 2^a 3^b 5^c >= n: the convolution length Bluestein pads to.
+inline Index smooth_size(Index n) {
+  if (n <= 6) return n;
+  Index best = 2 * n;
+  for (Index f5 = 1; f5 < best; f5 *= 5)
+    for (Index f35 = f5; f35 < best; f35 *= 3) {
+      Index x = f35;
+      while (x < n) x *= 2;
+      best = std::min(best, x);
+    }
+  return best;
+}
+
+// Bluestein: two transforms of the convolution length plus three pointwise products.
+inline bool prefer_bluestein(Index n) {
+  if (n < 8) return false;
+  if (largest_prime_factor(n) > max_generic_radix) return true;
+  const Index conv = smooth_size(2 * n - 1);
+  return 2.0 * direct_cost(conv) * 1.5 + 6.0 * static_cast<double>(conv) < direct_cost(n);
+}
+
+template <class T>
+struct Plan;
+
+// Tables for executing one long transform with its work spread over the W lanes of a SIMD
+// register ("four-step": n = m*W, W interleaved transforms of length m, twiddles, then m
+// transforms of length W across lanes). Built lazily per lane width.
+template <class T>
+struct FourStep {
+  Index m = 0;
+  std::shared_ptr<const Plan<T>> sub_m, sub_w;
+  std::vector<T> twiddle;  // [k1][re x W][im x W] = w_n^(j2*k1)
+};
+
+template <class T>
+struct Plan {
+  Index n = 0;
+  std::vector<Stage> stages;
+  std::vector<T> twiddle;  // (re, im) pairs
+  std::vector<T> coef;     // (cos, sin) pairs
+  // Bluestein (when conv > 0): x -> chirp * (conv-length circular convolution with chirp*).
+  Index conv = 0;
+  std::shared_ptr<const Plan<T>> sub;
+  std::vector<T> chirp;   // n pairs exp(-i pi j^2 / n)
+  std::vector<T> kernel;  // conv pairs: FFT(conj chirp, wrapped) / conv
+
+  // Four-step tables for lane widths 2, 4, 8, 16, 32 (slot log2(W) - 1).
+  mutable std::array<std::once_flag, 5> four_step_once;
+  mutable std::array<FourStep<T>, 5> four_step;
+
+  bool bluestein() const { return conv > 0; }
+};
+
+// Fills stages, twiddles and generic-radix tables of a direct plan.
+template <class T>
+void build_direct(Plan<T>& plan) {
+  const Index n = plan.n;
+  plan.stages.clear();
+  plan.twiddle.clear();
+  plan.coef.clear();
+  if (n <= 1) return;
+  Index l1 = 1;
+  for (int p : factorize(n)) {
+    if (p > max_generic_radix)
+      fail<ArgumentError>("fft plan: expected prime factors <= ", max_generic_radix,
+                          " for a direct plan, got ", p, " in ", n);
+    Stage st;
+    st.radix = p;
+    st.l1 = l1;
+    st.m = n / (l1 * p);
+    st.twiddle = static_cast<Index>(plan.twiddle.size());
+    st.coef = static_cast<Index>(plan.coef.size());
+    for (Index j = 0; j < st.m; ++j)
+      for (int r = 1; r < p; ++r) {
+        double re, im;
+        unit_root(j * r * l1, n, re, im);  // w_L^(j r) with L = n / l1
+        plan.twiddle.push_back(static_cast<T>(re));
+        plan.twiddle.push_back(static_cast<T>(im));
+      }
+    if (p > 5) {
+      const int h = (p - 1) / 2;
+      for (int r = 1; r <= h; ++r)
+        for (int q = 1; q <= h; ++q) {
+          double re, im;
+          unit_root(static_cast<Index>(q) * r, p, re, im);
+          plan.coef.push_back(static_cast<T>(re));
+          plan.coef.push_back(static_cast<T>(-im));  // +sin(2 pi q r / p)
+        }
+    }
+    plan.stages.push_back(st);
+    l1 *= p;
+  }
+}
+
+}  // namespace fft
+}  // namespace detail
+}  // namespace tokenmix
