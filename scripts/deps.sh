@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a tokenmix task needs are installed.
-#   scripts/deps.sh test|demo|sanitize|fuzz|bench
+#   scripts/deps.sh test|demo|fuzz|bench
 # As root it installs what is missing with apt-get; otherwise it prints the exact install
 # line and fails, so nothing is half-built on a machine that lacks a dependency.
 set -euo pipefail
 
-base=(cmake make g++ pkg-config libeigen3-dev)
+base=(cmake make g++ pkg-config libeigen3-dev nlohmann-json3-dev)
 case "${1:-test}" in
-  test)  packages=("${base[@]}" catch2 nlohmann-json3-dev) ;;
-  demo)  packages=("${base[@]}" nlohmann-json3-dev) ;;
-  sanitize) packages=("${base[@]}" catch2 nlohmann-json3-dev clang libclang-rt-14-dev) ;;
-  fuzz)  packages=("${base[@]}" nlohmann-json3-dev clang libclang-rt-14-dev) ;;
-  bench) packages=("${base[@]}" catch2 nlohmann-json3-dev libbenchmark-dev libfftw3-dev
+  test)  packages=("${base[@]}" catch2) ;;
+  demo)  packages=("${base[@]}") ;;
+  fuzz)  packages=("${base[@]}" clang libclang-rt-14-dev) ;;
+  bench) packages=("${base[@]}" catch2 libbenchmark-dev libfftw3-dev
                    libopenblas-dev libdnnl-dev python3-matplotlib python3-numpy) ;;
-  *) echo "usage: scripts/deps.sh test|demo|sanitize|fuzz|bench" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh test|demo|fuzz|bench" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -23,10 +23,7 @@
 #include "tokenmix/io/safetensors.hpp"
 #include "tokenmix/io/state_dict.hpp"
 #include "tokenmix/io/tensor.hpp"
-// JSON configs need nlohmann-json, an optional dependency of the header-only package.
-#if __has_include(<nlohmann/json.hpp>)
 #include "tokenmix/io/json_config.hpp"
-#endif
 
 // layers: building blocks
 #include "tokenmix/layers/activation.hpp"
