@@ -1,0 +1,135 @@
+// Layer benchmarks: the building blocks and MLP-style token mixers, one thread (the same
+// setting as bench/torch_bench_layers.py, which times the PyTorch modules at these shapes).
+// Names: layer/<Layer>/tokenmix/<n>x<d>, n tokens (one sequence), d channels; token-tied
+// layers get weights sized n. Counters GFLOPS and %peak where the layer has a flop count.
+//   tokenmix_bench_layers --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   bench/torch_bench_layers.py torch.json   # the PyTorch rows, same names with /torch/
+
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "tokenmix/core/random.hpp"
+#include "tokenmix/core/threads.hpp"
+#include "tokenmix/layers/feed_forward.hpp"
+#include "tokenmix/layers/gmlp_block.hpp"
+#include "tokenmix/layers/layer_norm.hpp"
+#include "tokenmix/layers/mlp_mixer_block.hpp"
+#include "tokenmix/layers/resmlp_block.hpp"
+#include "tokenmix/layers/spatial_gating_unit.hpp"
+
+namespace {
+
+using tokenmix::Index;
+using tokenmix::Matrix;
+using Mat = Matrix<float>;
+
+Mat random_input(Index rows, Index cols) {
+  Mat x(rows, cols);
+  tokenmix::Random rng(1234);
+  rng.fill_normal(x, 0.0, 1.0);
+  return x;
+}
+
+std::string shape(Index n, Index d) { return std::to_string(n) + "x" + std::to_string(d); }
+
+// Runs `step` (one forward) single-threaded; flops <= 0 means no flop counters.
+template <class Step>
+void run(benchmark::State& state, double flops, Step step) {
+  tokenmix::ScopedThreads one(1);
+  step();  // warm: scratch arena and packed buffers reach their size
+  for (auto _ : state) {
+    step();
+    benchmark::ClobberMemory();
+  }
+  if (flops > 0) tokenmix_bench::set_flop_counters<float>(state, flops);
+}
+
+void add(const std::string& layer, Index n, Index d, std::function<void(benchmark::State&)> fn) {
+  benchmark::RegisterBenchmark(
+      tokenmix_bench::bench_name("layer/" + layer, "tokenmix", shape(n, d)).c_str(),
+      [fn](benchmark::State& state) { fn(state); })
+      ->Unit(benchmark::kMicrosecond);
+}
+
+void register_all() {
+  const Index ds[] = {256, 768};
+  for (Index d : ds) {
+    for (Index n : {64, 512, 2048, 8192}) {
+      add("LayerNorm", n, d, [n, d](benchmark::State& state) {
+        tokenmix::LayerNorm<float> norm({d, 1e-6});
+        norm.init_random(1);
+        const Mat x = random_input(n, d);
+        Mat y(n, d);
+        run(state, 0, [&] { norm.forward(x, y); });
+        state.SetBytesProcessed(state.iterations() * 2 * n * d * Index(sizeof(float)));
+      });
+    }
+    for (Index n : {64, 512, 2048}) {
+      add("FeedForward", n, d, [n, d](benchmark::State& state) {
+        tokenmix::FeedForward<float> mlp({d, 4 * d});
+        mlp.init_random(1);
+        const Mat x = random_input(n, d);
+        Mat y(n, d);
+        run(state, 16.0 * n * d * d, [&] { mlp.forward(x, y); });
+      });
+    }
+    for (Index n : {64, 196, 512, 2048}) {
+      // Gate input width 2d, output d (the gMLP models' SGU is 2 x 3D -> 3D).
+      add("SpatialGatingUnit", n, d, [n, d](benchmark::State& state) {
+        tokenmix::SpatialGatingUnit<float> sgu({n, 2 * d});
+        sgu.init_random(1);
+        const Mat z = random_input(n, 2 * d);
+        Mat y(n, d);
+        run(state, 2.0 * n * n * d, [&] { sgu.forward(z, n, y); });
+      });
+    }
+    for (Index n : {64, 196, 512}) {
+      add("MLPMixerBlock", n, d, [n, d](benchmark::State& state) {
+        tokenmix::MLPMixerBlock<float> block({n, d});
+        block.init_random(1);
+        const Mat x = random_input(n, d);
+        Mat y(n, d);
+        // token MLP 2 * 2 n (d/2) d + channel MLP 2 * 2 n d (4d)
+        run(state, 2.0 * n * d * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
+      });
+      add("ResMLPBlock", n, d, [n, d](benchmark::State& state) {
+        tokenmix::ResMLPBlock<float> block({n, d});
+        block.init_random(1);
+        const Mat x = random_input(n, d);
+        Mat y(n, d);
+        run(state, 2.0 * n * n * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
+      });
+      add("GMLPBlock", n, d, [n, d](benchmark::State& state) {
+        typename tokenmix::GMLPBlock<float>::Config config;
+        config.seq_len = n;
+        config.channels = d;
+        config.mlp_ratio = 6.0;  // as in the gMLP models
+        tokenmix::GMLPBlock<float> block(config);
+        block.init_random(1);
+        const Mat x = random_input(n, d);
+        Mat y(n, d);
+        // fc1 2 n d 6d + SGU 2 n^2 3d + fc2 2 n 3d d
+        run(state, 18.0 * n * d * d + 6.0 * n * n * d, [&] { block.forward(x, n, y); });
+      });
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  tokenmix_bench::add_common_context();
+  benchmark::AddCustomContext("layer_notes",
+                              "single thread; one sequence of n tokens; gMLP ratio 6; SGU input "
+                              "2d -> d; FeedForward d -> 4d -> d; float32");
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
