@@ -31,10 +31,10 @@ Matrix<T> tiled(const Matrix<T>& q, const Matrix<T>& k, const Matrix<T>& v, T sc
                 const std::vector<bool>& hidden) {
   // Embed every operand in a wider buffer so the kernel sees real strides.
   Matrix<T> qs = Matrix<T>::Constant(q.rows(), q.cols() + 3, T(99));
-  Matrix<T> ks = Matrix<T>::Constant(k.rows(), k.cols() + 5, T(99));
+  Matrix<T> ks = Matrix<T>::Constant(k.cols(), k.rows() + 5, T(99));  // K^T, strided
   Matrix<T> vs = Matrix<T>::Constant(v.rows(), v.cols() + 1, T(99));
   qs.leftCols(q.cols()) = q;
-  ks.rightCols(k.cols()) = k;
+  ks.rightCols(k.rows()) = k.transpose();
   vs.leftCols(v.cols()) = v;
   Matrix<T> os = Matrix<T>::Constant(q.rows(), v.cols() + 2, T(7));
   detail::AttentionHead<T> a;
@@ -44,8 +44,8 @@ Matrix<T> tiled(const Matrix<T>& q, const Matrix<T>& k, const Matrix<T>& v, T sc
   a.dim_v = v.cols();
   a.q = qs.data();
   a.ldq = qs.cols();
-  a.k = ks.data() + 5;
-  a.ldk = ks.cols();
+  a.kt = ks.data() + 5;
+  a.ldkt = ks.cols();
   a.v = vs.data();
   a.ldv = vs.cols();
   a.o = os.data() + 1;
@@ -146,6 +146,7 @@ TEMPLATE_TEST_CASE("attention_heads splits heads and query blocks over threads d
   const Index n = 200, heads = 3, hd = 8;
   Matrix<T> qkv(n, 3 * heads * hd);
   rng.fill_normal(qkv, 0, 1);
+  const Matrix<T> kt = qkv.middleCols(heads * hd, heads * hd).transpose();
   for (bool causal : {false, true}) {
     auto head_of = [&](T* out) {
       return [&, out](Index h) {
@@ -153,9 +154,10 @@ TEMPLATE_TEST_CASE("attention_heads splits heads and query blocks over threads d
         a.n_q = a.n_k = n;
         a.dim_qk = a.dim_v = hd;
         a.q = qkv.data() + h * hd;
-        a.k = qkv.data() + (heads + h) * hd;
+        a.kt = kt.data() + h * hd * n;
         a.v = qkv.data() + (2 * heads + h) * hd;
-        a.ldq = a.ldk = a.ldv = qkv.cols();
+        a.ldq = a.ldv = qkv.cols();
+        a.ldkt = n;
         a.o = out + h * hd;
         a.ldo = heads * hd;
         a.scale = T(0.3);

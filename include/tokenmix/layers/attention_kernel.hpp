@@ -4,6 +4,11 @@
 //
 //   O = softmax(scale * Q K^T + M) V          Q: n_q x d_qk, K: n_k x d_qk, V: n_k x d_v
 //
+// K comes TRANSPOSED (d_qk x n_k, keys along the row): callers produce it directly with the
+// key projection written as W_k X^T, so that S = Q K^T reads K^T in place as the gemm's
+// row-major B operand (no per-tile packing of K, which was as costly as the product itself
+// at head widths of 32-64), and P V reads V in place likewise.
+//
 // Memory is O(tile), never n_q x n_k: queries go in blocks of attention_q_block rows, keys in
 // blocks of attention_kv_block. For each query row we keep the running maximum m and the
 // running sum l of exp(s - m); when a new key block raises m, the partial output row and l
@@ -31,9 +36,10 @@
 namespace tokenmix {
 namespace detail {
 
-// A q block of 64 rows against 256 keys is a 64 x 256 score tile (64 KB in float): it stays
-// in L2 with the K and V blocks while Q K^T, the exp pass and P V stream over it.
-inline constexpr Index attention_q_block = 64;
+// A q block of 56 rows against 256 keys is a 56 x 256 score tile (56 KB in float): it stays
+// in L2 with the K and V blocks while Q K^T, the exp pass and P V stream over it. 56 is four
+// AVX-512 register tiles of 14 rows: up to that many rows the gemm reads B unpacked.
+inline constexpr Index attention_q_block = 56;
 inline constexpr Index attention_kv_block = 256;
 
 template <class T>
@@ -42,8 +48,8 @@ struct AttentionHead {
   Index dim_qk = 0, dim_v = 0;  // widths of Q/K rows and of V/O rows
   const T* q = nullptr;
   Index ldq = 0;
-  const T* k = nullptr;
-  Index ldk = 0;
+  const T* kt = nullptr;  // K^T: dim_qk rows of n_k keys
+  Index ldkt = 0;
   const T* v = nullptr;
   Index ldv = 0;
   T* o = nullptr;  // n_q x dim_v output, may not alias Q, K or V
@@ -81,8 +87,8 @@ void attention_head(const AttentionHead<T>& a) {
 
     for (Index k0 = 0; k0 < k_end; k0 += KB) {
       const Index kb = std::min(KB, k_end - k0);
-      gemm<T>(Trans::N, Trans::T, qb, kb, a.dim_qk, a.scale, a.q + q0 * a.ldq, a.ldq,
-              a.k + k0 * a.ldk, a.ldk, T(0), s, KB, {}, 1);
+      gemm<T>(Trans::N, Trans::N, qb, kb, a.dim_qk, a.scale, a.q + q0 * a.ldq, a.ldq,
+              a.kt + k0, a.ldkt, T(0), s, KB, {}, 1);
 
       for (Index i = 0; i < qb; ++i) {
         T* row = s + i * KB;

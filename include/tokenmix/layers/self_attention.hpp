@@ -2,12 +2,12 @@
 // Multi-head self-attention, equal to torch.nn.MultiheadAttention(D, heads, bias=True,
 // batch_first=True) called as mha(x, x, x) (SPEC 2.9):
 //
-//   [Q | K | V] = X in_proj_weight^T + in_proj_bias          (one gemm, 3D columns)
+//   [Q | K | V] = X in_proj_weight^T + in_proj_bias          (K computed transposed)
 //   O_h = softmax(Q_h K_h^T / sqrt(D/heads) + M) V_h         (tiled, attention_kernel.hpp)
 //   Y = concat_h(O_h) out_proj.weight^T + out_proj.bias
 //
-// Head h is the column range [h*hd, (h+1)*hd) of Q, K and V, read in place from the one
-// projection buffer. Memory is O(n D) at every length: the n x n scores never exist.
+// Head h is the column range [h*hd, (h+1)*hd) of Q and V (rows [h*hd, (h+1)*hd) of K^T),
+// read in place. Memory is O(n D) at every length: the n x n scores never exist.
 // Masks: `causal` (config) hides key j > i; a key-padding mask passed to forward() (batch x n,
 // true = ignore, as PyTorch's key_padding_mask) hides keys per sequence. A query that sees no
 // key comes out NaN, as in PyTorch.
@@ -124,28 +124,43 @@ class SelfAttention {
     const Index rows = x.rows();
     if (rows == 0) return;
 
+    // Q and V as (B*n) x D rows; K transposed per sequence (D x n, see attention_kernel.hpp),
+    // computed as W_k X_b^T with the key bias per row.
     ScratchFrame frame;
-    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * d));
+    T* q = frame.take<T>(static_cast<std::size_t>(rows * d));
+    T* kt = frame.take<T>(static_cast<std::size_t>(rows * d));
+    T* v = frame.take<T>(static_cast<std::size_t>(rows * d));
     T* o = frame.take<T>(static_cast<std::size_t>(rows * d));
-
-    Epilogue<T> in_bias;
-    in_bias.col_bias = in_proj_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, 3 * d, d, T(1), x.data(), x.outerStride(),
-            in_proj_weight.data(), d, T(0), qkv, 3 * d, in_bias);
+    const T* w = in_proj_weight.data();
+    const T* bias = in_proj_bias.data();
+    Epilogue<T> q_bias, v_bias;
+    q_bias.col_bias = bias;
+    v_bias.col_bias = bias + 2 * d;
+    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(), w, d, T(0), q, d,
+            q_bias);
+    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(), w + 2 * d * d, d,
+            T(0), v, d, v_bias);
+    for (Index b = 0; b < batch; ++b) {
+      Epilogue<T> k_bias;
+      k_bias.row_bias = bias + d;
+      gemm<T>(Trans::N, Trans::T, d, seq_len, d, T(1), w + d * d, d,
+              x.data() + b * seq_len * x.outerStride(), x.outerStride(), T(0),
+              kt + b * seq_len * d, seq_len, k_bias);
+    }
 
     const Index hd = head_dim();
     const T scale = T(1) / std::sqrt(static_cast<T>(hd));
     const Index heads = config_.heads;
     detail::attention_heads<T>(batch * heads, seq_len, [&](Index i) {
       const Index b = i / heads, h = i % heads;
-      const T* base = qkv + b * seq_len * 3 * d;
       detail::AttentionHead<T> head;
       head.n_q = head.n_k = seq_len;
       head.dim_qk = head.dim_v = hd;
-      head.q = base + h * hd;
-      head.k = base + d + h * hd;
-      head.v = base + 2 * d + h * hd;
-      head.ldq = head.ldk = head.ldv = 3 * d;
+      head.q = q + b * seq_len * d + h * hd;
+      head.kt = kt + b * seq_len * d + h * hd * seq_len;
+      head.v = v + b * seq_len * d + h * hd;
+      head.ldq = head.ldv = d;
+      head.ldkt = seq_len;
       head.o = o + b * seq_len * d + h * hd;
       head.ldo = d;
       head.scale = scale;

@@ -100,22 +100,31 @@ class TinyAttention {
     const Index batch = detail::batch_count("TinyAttention", x.rows(), seq_len);
     const Index rows = x.rows();
 
+    // Q and V as rows, K transposed per sequence (see attention_kernel.hpp).
     ScratchFrame frame;
-    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * a));
+    T* q = frame.take<T>(static_cast<std::size_t>(rows * a));
+    T* kt = frame.take<T>(static_cast<std::size_t>(rows * a));
+    T* v = frame.take<T>(static_cast<std::size_t>(rows * a));
     T* o = frame.take<T>(static_cast<std::size_t>(rows * a));
-    gemm<T>(Trans::N, Trans::T, rows, 3 * a, d, T(1), x.data(), x.outerStride(),
-            to_qkv_weight.data(), d, T(0), qkv, 3 * a);
+    const T* w = to_qkv_weight.data();
+    gemm<T>(Trans::N, Trans::T, rows, a, d, T(1), x.data(), x.outerStride(), w, d, T(0), q, a);
+    gemm<T>(Trans::N, Trans::T, rows, a, d, T(1), x.data(), x.outerStride(), w + 2 * a * d, d,
+            T(0), v, a);
+    for (Index b = 0; b < batch; ++b)
+      gemm<T>(Trans::N, Trans::T, a, seq_len, d, T(1), w + a * d, d,
+              x.data() + b * seq_len * x.outerStride(), x.outerStride(), T(0),
+              kt + b * seq_len * a, seq_len);
 
     const T scale = T(1) / std::sqrt(static_cast<T>(a));
     detail::attention_heads<T>(batch, seq_len, [&](Index b) {
       detail::AttentionHead<T> head;
       head.n_q = head.n_k = seq_len;
       head.dim_qk = head.dim_v = a;
-      const T* base = qkv + b * seq_len * 3 * a;
-      head.q = base;
-      head.k = base + a;
-      head.v = base + 2 * a;
-      head.ldq = head.ldk = head.ldv = 3 * a;
+      head.q = q + b * seq_len * a;
+      head.kt = kt + b * seq_len * a;
+      head.v = v + b * seq_len * a;
+      head.ldq = head.ldv = a;
+      head.ldkt = seq_len;
       head.o = o + b * seq_len * a;
       head.ldo = a;
       head.scale = scale;
