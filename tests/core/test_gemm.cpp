@@ -137,7 +137,7 @@ struct Shape {
   Index m, n, k;
 };
 
-// Sizes around every blocking boundary (MR 14/12/6/4, NR 32/16/8, panel 16/8, KC 384/256,
+// Sizes around every blocking boundary (MR 14/6/8/4, NR 32/16/8, panel 16/8, KC 512/256,
 // MC and NC multiples), primes, empty and degenerate shapes, tall-skinny and short-wide.
 const std::vector<Shape>& edge_shapes() {
   static const std::vector<Shape> shapes = {
@@ -146,7 +146,7 @@ const std::vector<Shape>& edge_shapes() {
       {15, 33, 17},  {12, 16, 9},   {11, 15, 255},  {6, 48, 257},   {27, 63, 385},
       {29, 65, 383}, {31, 97, 384}, {64, 64, 64},   {97, 131, 130}, {200, 48, 9},
       {3, 300, 40},  {257, 5, 70},  {130, 130, 130}, {43, 47, 769}, {1, 200, 61},
-      {300, 2, 31}};
+      {300, 2, 31},  {9, 40, 511},   {17, 33, 513},  {15, 29, 1025}};
   return shapes;
 }
 

@@ -51,7 +51,7 @@ struct GemmBlocking {
   static constexpr Index KC = gemm_kc<T>;
   // Column unit of the N loops: tiles never straddle a packed panel boundary.
   static constexpr Index NU = NR > PW ? NR : PW;
-  static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 1024 : 512, NU);
+  static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 768 : 512, NU);
   static constexpr Index MC = MR * (2048 / MR);
 
   static constexpr std::size_t l1d = 48 * 1024, l2 = 2 * 1024 * 1024;

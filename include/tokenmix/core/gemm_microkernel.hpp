@@ -102,25 +102,40 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     a += MR;
   }
 
-  // The accumulators leave registers here: the store stage may call out (scalar
-  // activations), and keeping calls out of the FMA loop's function lets the register
-  // allocator give all 28 accumulators a register of their own.
+  const bool heavy = t.epilogue && (t.epilogue->act == Activation::gelu_erf ||
+                                     t.epilogue->act == Activation::gelu_tanh ||
+                                     t.epilogue->act == Activation::tanh);
+  if (!heavy) {
+    // Straight from the registers: multiply-adds, masked loads and stores only.
+    const reg valpha = V::set1(t.alpha);
+    const reg vbeta = V::set1(t.beta);
+    mask cm[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) cm[v] = V::first(t.nr - v * W);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      if (i < t.mr) {
+        T* crow = t.c + i * t.ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          reg x = V::mul(acc[i][v], valpha);
+          if (t.read_c) x = V::fmadd(vbeta, V::load(crow + v * W, cm[v]), x);
+          if (t.epilogue) x = gemm_epilogue<V>(x, *t.epilogue, i, v * W, cm[v]);
+          V::store(crow + v * W, x, cm[v]);
+        }
+      }
+    }
+    return;
+  }
+  // Activations that may call out (scalar fallbacks) or are long: the accumulators leave
+  // registers first, so no call sits where 28 accumulators are live (the register
+  // allocator would otherwise spill them inside the FMA loop).
   alignas(64) T tile[MR * NV * W];
 #pragma GCC unroll 32
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) V::storeu(tile + (i * NV + v) * W, acc[i][v]);
   gemm_store<V, MR, NV>(t, tile);
-}
-
-// x[0, n) = act(x) with this ISA's vector activation (the one the epilogue uses).
-template <class V>
-TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index n) {
-  constexpr int W = V::width;
-  for (Index i = 0; i < n; i += W) {
-    const typename V::mask m = V::first(n - i);
-    V::store(x + i, V::activate(act, V::load(x + i, m)), m);
-  }
 }
 
 // Packs op(A) rows [0, mr) x columns [0, kc) (a points at the first element) into an
@@ -175,23 +190,39 @@ TOKENMIX_GEMM_TARGET void gemm_pack_b(bool trans_b, Index kc, Index nc, const ty
     }
   }
   if (!trans_b) {
-    // Row by row: each source row is read once, front to back, into every panel.
+    // Bands of 8 rows: reads stay sequential along each row and each panel receives 512
+    // contiguous bytes, whereas row-at-a-time writes land KC * 64 bytes apart (one L1 set).
     const Index full = nc / PW;
     const Index w = nc - full * PW;
-    for (Index p = 0; p < kc; ++p) {
-      const T* row = src + p * ldb;
-      T* out = dst + p * PW;
-      for (Index j = 0; j < full; ++j)
-        std::memcpy(out + j * kc * PW, row + j * PW, sizeof(T) * PW);  // one cache line
-      if (w > 0) {
-        T* last = out + full * kc * PW;
-        for (Index j = 0; j < w; ++j) last[j] = row[full * PW + j];
-        for (Index j = w; j < PW; ++j) last[j] = T(0);
+    for (Index p0 = 0; p0 < kc; p0 += 8) {
+      const Index rows = std::min<Index>(8, kc - p0);
+      for (Index j = 0; j < full; ++j) {
+        T* out = dst + j * kc * PW + p0 * PW;
+        const T* in = src + p0 * ldb + j * PW;
+        for (Index p = 0; p < rows; ++p)
+          std::memcpy(out + p * PW, in + p * ldb, sizeof(T) * PW);  // one cache line
       }
+      if (w > 0)
+        for (Index p = p0; p < p0 + rows; ++p) {
+          T* last = dst + full * kc * PW + p * PW;
+          const T* row = src + p * ldb + full * PW;
+          for (Index j = 0; j < w; ++j) last[j] = row[j];
+          for (Index j = w; j < PW; ++j) last[j] = T(0);
+        }
     }
     return;
   }
   pack_b_block(trans_b, kc, nc, src, ldb, dst);
+}
+
+// x[0, n) = act(x) with this ISA's vector activation (the one the epilogue uses).
+template <class V>
+TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index n) {
+  constexpr int W = V::width;
+  for (Index i = 0; i < n; i += W) {
+    const typename V::mask m = V::first(n - i);
+    V::store(x + i, V::activate(act, V::load(x + i, m)), m);
+  }
 }
 
 template <class V, int MR_, int NV_>
