@@ -30,8 +30,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_default_dtype(torch.float64)
-torch.set_num_threads(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +247,8 @@ def synthesizer_case(out, name, seed, module, d, batch, n_short, meta):
 
 
 def main():
+    torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
     here = os.path.dirname(os.path.abspath(__file__))
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "data", "attention")
     os.makedirs(out, exist_ok=True)
