@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tokenmix/core/random.hpp"
+#include "tokenmix/io/npy.hpp"
 
 using namespace tokenmix;
 
@@ -320,4 +321,66 @@ TEST_CASE("FFT rejects bad lengths and shapes", "[core][fft]") {
   CHECK_THROWS_AS(RealFft<double>(-3), ArgumentError);
   Matrix<float> x(4, 6), y(4, 5);
   CHECK_THROWS_AS(fft2_real_part<float>(x, y), ShapeError);
+}
+
+namespace {
+std::string fixture(const std::string& name) {
+  return std::string(TOKENMIX_TEST_DATA_DIR) + "/fft/" + name + ".npy";
+}
+
+// Relative RMS of got (pairs of T) against a float64 reference of pairs.
+template <class T>
+double rel_rms_pairs(const T* got, const double* ref, Index count) {
+  long double num = 0, den = 0;
+  for (Index i = 0; i < count; ++i) {
+    const long double diff = static_cast<long double>(got[i]) - ref[i];
+    num += diff * diff;
+    den += static_cast<long double>(ref[i]) * ref[i];
+  }
+  return den == 0 ? static_cast<double>(std::sqrt(num)) : static_cast<double>(std::sqrt(num / den));
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("complex and real FFTs match numpy.fft fixtures", "[core][fft][fixtures]",
+                   float, double) {
+  const auto lengths = read_npy(fixture("c2c_lengths")).values<std::int64_t>();
+  const auto input = read_npy(fixture("c2c_input")).values<float>();
+  const auto forward = read_npy(fixture("c2c_forward")).values<double>();
+  const auto inverse = read_npy(fixture("c2c_inverse")).values<double>();
+  const auto rlengths = read_npy(fixture("r2c_lengths")).values<std::int64_t>();
+  const auto rinput = read_npy(fixture("r2c_input")).values<float>();
+  const auto rforward = read_npy(fixture("r2c_forward")).values<double>();
+  const auto dht = read_npy(fixture("dht_forward")).values<double>();
+  REQUIRE(lengths.size() == 75);
+  for (Isa isa : runnable_isas()) {
+    ScopedIsa scoped(isa);
+    Index offset = 0;
+    for (std::int64_t n : lengths) {
+      INFO("isa " << isa_name(isa) << ", complex n = " << n);
+      std::vector<std::complex<TestType>> x(n), y(n);
+      for (Index i = 0; i < n; ++i) x[i] = {input[2 * (offset + i)], input[2 * (offset + i) + 1]};
+      ComplexFft<TestType> fft(n);
+      fft.forward(x.data(), y.data());
+      CHECK(rel_rms_pairs(reinterpret_cast<TestType*>(y.data()), forward.data() + 2 * offset,
+                          2 * n) <= tolerance<TestType>(n));
+      fft.inverse(x.data(), y.data());
+      CHECK(rel_rms_pairs(reinterpret_cast<TestType*>(y.data()), inverse.data() + 2 * offset,
+                          2 * n) <= tolerance<TestType>(n));
+      offset += n;
+    }
+    Index roff = 0, soff = 0;
+    for (std::int64_t n : rlengths) {
+      INFO("isa " << isa_name(isa) << ", real n = " << n);
+      std::vector<TestType> x(rinput.begin() + roff, rinput.begin() + roff + n), h(n);
+      std::vector<std::complex<TestType>> spec(n / 2 + 1);
+      RealFft<TestType> rfft(n);
+      rfft.forward(x.data(), spec.data());
+      CHECK(rel_rms_pairs(reinterpret_cast<TestType*>(spec.data()), rforward.data() + 2 * soff,
+                          2 * (n / 2 + 1)) <= tolerance<TestType>(n));
+      rfft.hartley(x.data(), h.data());
+      CHECK(rel_rms_pairs(h.data(), dht.data() + roff, n) <= tolerance<TestType>(n));
+      roff += n;
+      soff += n / 2 + 1;
+    }
+  }
 }

@@ -48,7 +48,7 @@ std::shared_ptr<const Plan<T>> cached_plan(Index n);
 template <class T>
 void build_bluestein(Plan<T>& plan) {
   const Index n = plan.n;
-  const Index conv = smooth_size(2 * n - 1);
+  const Index conv = bluestein_size(n);
   plan.conv = conv;
   plan.sub = cached_plan<T>(conv);
   plan.chirp.resize(2 * n);
@@ -192,6 +192,14 @@ Mix2dLayout mix2d_layout(const Plan<T>& pn, const Plan<T>& pd, Index n, Index d,
   s.total = s.rs + lanes_scratch(pn, w) + lanes_scratch(pd, w) + 64;
   return s;
 }
+
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // see fft_kernels.hpp
+#endif
 
 // All algorithms for one lane width W; force-inlined into the per-ISA entry points below.
 // The Stockham passes themselves stay out of line (Ent<T, W>::direct, one copy per ISA and
@@ -452,6 +460,12 @@ struct Algorithms {
     }
   }
 };
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 // Function table for one ISA and scalar type.
 template <class T>

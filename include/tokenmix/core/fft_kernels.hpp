@@ -21,6 +21,16 @@
 
 #define TOKENMIX_FFT_INLINE __attribute__((always_inline)) inline
 
+// Vector values only ever travel between force-inlined functions, so GCC's note that their
+// ABI depends on -mavx512f does not concern any real call; keep it out of users' builds.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 namespace tokenmix {
 namespace detail {
 namespace fft {
@@ -328,3 +338,9 @@ struct Engine {
 }  // namespace fft
 }  // namespace detail
 }  // namespace tokenmix
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif

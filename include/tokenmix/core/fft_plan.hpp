@@ -121,11 +121,21 @@ inline Index smooth_size(Index n) {
   return best;
 }
 
+// Bluestein's convolution length: 2^a 3^b 5^c >= 2n - 1, and from 512 on a multiple of 256
+// so that single transforms of it take the four-step path with 16 lanes.
+inline Index bluestein_size(Index n) {
+  const Index need = 2 * n - 1;
+  if (need < 512) return smooth_size(need);
+  Index best = smooth_size(need);
+  while (best % 256 != 0) best = smooth_size(best + 1);
+  return best;
+}
+
 // Bluestein: two transforms of the convolution length plus three pointwise products.
 inline bool prefer_bluestein(Index n) {
   if (n < 8) return false;
   if (largest_prime_factor(n) > max_generic_radix) return true;
-  const Index conv = smooth_size(2 * n - 1);
+  const Index conv = bluestein_size(n);
   return 2.0 * direct_cost(conv) * 1.5 + 6.0 * static_cast<double>(conv) < direct_cost(n);
 }
 
