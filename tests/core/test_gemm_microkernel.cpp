@@ -20,10 +20,12 @@ void check_tiles(const char* isa) {
   const Index k = 37;
   for (Index mr : {MR, MR - 1, Index(1)})
     for (Index nr : {NR, NR - 1, Index(1)})
-      for (bool in_place : {false, true})
+      for (detail::GemmB mode :
+           {detail::GemmB::packed, detail::GemmB::in_place, detail::GemmB::pack})
         for (bool with_beta : {false, true}) {
           if (mr < 1 || nr < 1) continue;
-          INFO(isa << " mr " << mr << " nr " << nr << " in_place " << in_place << " beta "
+          const bool in_place = mode != detail::GemmB::packed;
+          INFO(isa << " mr " << mr << " nr " << nr << " mode " << int(mode) << " beta "
                    << with_beta);
           std::vector<T> a(static_cast<std::size_t>(k * MR), T(0));
           for (Index p = 0; p < k; ++p)
@@ -73,7 +75,25 @@ void check_tiles(const char* isa) {
           t.beta = with_beta ? T(-1) : T(0);
           t.read_c = with_beta;
           t.epilogue = with_beta ? &ep : nullptr;
-          K::tile(t, in_place && nr < NR);
+          const Index panels = (nr + PW - 1) / PW;
+          std::vector<T> pack_store(static_cast<std::size_t>(panels * k * PW + 1), sentinel);
+          t.b_pack = pack_store.data();
+          t.b_pack_ps = k * PW;
+          // A full tile read in place needs no masks: the kernel runs it as `packed`.
+          K::tile(t, mode == detail::GemmB::in_place && nr == NR ? detail::GemmB::packed : mode);
+          if (mode == detail::GemmB::pack) {
+            // The panels hold B, zero-padded over the tile's NR columns (the only ones later
+            // kernels read), and nothing is written past the panels.
+            for (Index q = 0; q < panels; ++q)
+              for (Index p = 0; p < k; ++p)
+                for (Index j = 0; j < PW; ++j) {
+                  const Index col = q * PW + j;
+                  if (col >= NR) continue;
+                  const T want = col < nr ? logical[p * nr + col] : T(0);
+                  REQUIRE(pack_store[q * k * PW + p * PW + j] == want);
+                }
+            REQUIRE(pack_store.back() == sentinel);
+          }
           const double eps = std::numeric_limits<T>::epsilon();
           for (Index i = 0; i <= MR; ++i)
             for (Index j = 0; j < ldc; ++j) {

@@ -127,6 +127,9 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
         const Index nc = std::min(NC, j1 - jc);
         const T* bb;
         Index b_rs, b_ps;
+        // Row-major B not packed yet is packed by the first A sliver's kernels as they
+        // read it (GemmB::pack); a transposed B is packed up front with transposes.
+        bool fuse_pack = false;
         if (g.packed) {
           bb = g.packed->block(pc) + (jc / PW) * kc * PW;
           b_rs = PW;
@@ -135,24 +138,36 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
           bb = g.b + pc * g.ldb + jc;
           b_rs = g.ldb;
           b_ps = PW;
+        } else if (!g.trans_b) {
+          fuse_pack = true;
+          bb = g.b + pc * g.ldb + jc;
+          b_rs = g.ldb;
+          b_ps = PW;
         } else {
-          const T* src = g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc;
-          K::pack_b(g.trans_b, kc, nc, src, g.ldb, b_buf);
+          K::pack_b(g.trans_b, kc, nc, g.b + jc * g.ldb + pc, g.ldb, b_buf);
           bb = b_buf;
           b_rs = PW;
           b_ps = kc * PW;
         }
-        t.b_rs = b_rs;
-        t.b_ps = b_ps;
+        t.b_pack_ps = kc * PW;
         for (Index ir = 0; ir < mc; ir += MR) {
           const Index row = ic + ir;
           t.a = a_buf + ir * kc;
           t.mr = std::min<Index>(MR, mc - ir);
+          const bool packing = fuse_pack && ir == 0;
+          if (fuse_pack && ir == MR) {  // packed by now: read the panels from here on
+            bb = b_buf;
+            b_rs = PW;
+            b_ps = kc * PW;
+          }
+          t.b_rs = b_rs;
+          t.b_ps = b_ps;
           for (Index jr = 0; jr < nc; jr += NR) {
             const Index col = jc + jr;
             t.nr = std::min<Index>(NR, nc - jr);
             t.b = bb + (jr / PW) * b_ps;
             t.b_off = jr % PW;
+            if (fuse_pack) t.b_pack = b_buf + (jr / PW) * kc * PW;
             t.c = g.c + row * g.ldc + col;
             if (last) {
               ep.col_bias = e.col_bias ? e.col_bias + col : nullptr;
@@ -162,7 +177,9 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
               ep.residual = e.residual ? e.residual + row * e.ld_residual + col : nullptr;
               ep.ld_residual = e.ld_residual;
             }
-            K::tile(t, direct_b && t.nr < NR);
+            K::tile(t, packing ? GemmB::pack
+                       : direct_b && t.nr < NR ? GemmB::in_place
+                                               : GemmB::packed);  // full in-place rows need no mask
           }
         }
       }

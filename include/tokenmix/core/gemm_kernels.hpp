@@ -78,6 +78,9 @@ struct GemmEpilogueTile {
   Index ld_residual;
 };
 
+// Where a micro-kernel reads B from (see gemm_tile in gemm_microkernel.hpp).
+enum class GemmB { packed, in_place, pack };
+
 // Arguments of one micro-kernel call (see gemm_tile in gemm_microkernel.hpp).
 template <class T>
 struct GemmTile {
@@ -85,6 +88,8 @@ struct GemmTile {
   const T* a;                  // packed A sliver, k x MR
   const T* b;                  // B panels
   Index b_rs, b_ps, b_off;     // row stride, panel stride, first column inside the panel
+  T* b_pack;                   // GemmB::pack: panels receiving B (same b_off)
+  Index b_pack_ps;             // their panel stride
   T* c;
   Index ldc;
   Index mr, nr;                // valid rows and columns of the tile

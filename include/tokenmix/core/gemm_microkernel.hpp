@@ -52,9 +52,13 @@ TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<ty
 // One MR x (NV * width) tile of C over one k block: acc = A_sliver * B_sliver, then
 //   C = alpha * acc + beta * C (C read only if read_c), then the epilogue if given.
 // A is packed (a[p * MR + r], zero rows past mr). B element (p, col) with col = b_off + c
-// lives at b + (col / PW) * b_ps + p * b_rs + col % PW; MaskB guards loads past nr, needed
-// only when B is read in place (packed panels are zero-padded and always readable).
-template <class V, int MR, int NV, bool MaskB>
+// lives at b + (col / PW) * b_ps + p * b_rs + col % PW. Mode:
+//   GemmB::packed   B is packed panels (zero-padded, always readable: no masks);
+//   GemmB::in_place B is read where it lies, masked past nr;
+//   GemmB::pack     as in_place, and every B row read is also stored into the packed panels
+//                   at t.b_pack (panel stride t.b_pack_ps): the first A sliver of a block
+//                   packs B while it computes, so packing costs no separate pass.
+template <class V, int MR, int NV, GemmB Mode>
 TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   using T = typename V::T;
   using reg = typename V::reg;
@@ -62,14 +66,24 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   constexpr int W = V::width;
   constexpr Index PW = gemm_panel_width<T>;
 
+  constexpr bool MaskB = Mode != GemmB::packed;
   const T* bp[NV];
   mask bm[NV];
+  T* pp[NV];
+  mask pm[NV];
+  const Index last_panel = (t.b_off + t.nr - 1) / PW;
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
     const Index col = t.b_off + v * W;
     // Vectors wholly past nr read a valid address and are never stored.
     bp[v] = v * W < t.nr ? t.b + (col / PW) * t.b_ps + col % PW : t.b + t.b_off;
     bm[v] = V::first(t.nr - v * W);
+    if (Mode == GemmB::pack) {
+      // Whole vectors go to every panel the tile touches (zeros past nr pad the last one).
+      const bool in_panel = col / PW <= last_panel;
+      pp[v] = in_panel ? t.b_pack + (col / PW) * t.b_pack_ps + col % PW : t.b_pack;
+      pm[v] = V::first(in_panel ? W : 0);
+    }
   }
 
   // C lines are needed only at the end; start bringing them in now (write intent).
@@ -92,6 +106,10 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     for (int v = 0; v < NV; ++v) {
       b[v] = MaskB ? V::load(bp[v], bm[v]) : V::loadu(bp[v]);
       bp[v] += b_rs;
+      if (Mode == GemmB::pack) {
+        V::store(pp[v], b[v], pm[v]);
+        pp[v] += PW;
+      }
     }
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
@@ -238,11 +256,12 @@ struct GemmKernel {
   static void pack_b(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
     gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
   }
-  static void tile(const GemmTile<T>& t, bool mask_b) {
-    if (mask_b)
-      gemm_tile<V, MR_, NV_, true>(t);
-    else
-      gemm_tile<V, MR_, NV_, false>(t);
+  static void tile(const GemmTile<T>& t, GemmB mode) {
+    switch (mode) {
+      case GemmB::packed: return gemm_tile<V, MR_, NV_, GemmB::packed>(t);
+      case GemmB::in_place: return gemm_tile<V, MR_, NV_, GemmB::in_place>(t);
+      case GemmB::pack: return gemm_tile<V, MR_, NV_, GemmB::pack>(t);
+    }
   }
 };
 
