@@ -17,6 +17,7 @@
 #include "tokenmix/core/gemm.hpp"
 #include "tokenmix/core/packed_matrix.hpp"
 // core: FFT
+#include "tokenmix/core/fft.hpp"
 
 // io: tensors, state dicts, file formats
 #include "tokenmix/io/npy.hpp"
@@ -37,6 +38,7 @@
 // layers: token mixers and the blocks built from them
 #include "tokenmix/layers/attention_kernel.hpp"
 #include "tokenmix/layers/external_attention.hpp"
+#include "tokenmix/layers/fourier_mixer.hpp"
 #include "tokenmix/layers/gmlp_block.hpp"
 #include "tokenmix/layers/mlp_mixer_block.hpp"
 #include "tokenmix/layers/resmlp_block.hpp"
