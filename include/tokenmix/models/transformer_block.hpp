@@ -11,9 +11,8 @@
 // (3, heads, hd) splits Q|K|V outermost, like in_proj) and attn.proj.{weight,bias}; load()
 // accepts either form, save() writes the form the config names.
 //
-// The forward pass does not go through SelfAttention::forward: heads of every sequence run
-// in parallel on the thread pool (the attention kernel is single-threaded by design), and
-// out_proj's GEMM adds the residual stream in its epilogue. y may be x itself.
+// Attention runs through SelfAttention::forward (heads in parallel on the thread pool); the
+// residual is added after it. y may be x itself.
 
 #include <cmath>
 #include <cstdint>
@@ -116,45 +115,22 @@ class TransformerBlock {
   }
 
   void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {
-    const Index batch = detail::batch_count("TransformerBlock", rows, seq_len);
+    detail::batch_count("TransformerBlock", rows, seq_len);
     if (rows == 0) return;
-    const Index d = config_.channels, heads = config_.heads, hd = d / heads;
+    const Index d = config_.channels;
     ScratchFrame frame;
     T* xn = frame.take<T>(static_cast<std::size_t>(rows * d));
-    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * d));
     T* o = frame.take<T>(static_cast<std::size_t>(rows * d));
     norm1.forward(rows, x, ldx, xn, d);
-    Epilogue<T> in_bias;
-    in_bias.col_bias = attn.in_proj_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, 3 * d, d, T(1), xn, d, attn.in_proj_weight.data(), d,
-            T(0), qkv, 3 * d, in_bias);
-
-    const T scale = T(1) / std::sqrt(static_cast<T>(hd));
-    const bool causal = config_.causal;
-    // One task per (sequence, head); each writes its own column block of o.
-    ThreadPool::global().parallel_for(batch * heads, num_threads(), [&](Index task) {
-      const Index b = task / heads, h = task % heads;
-      const T* base = qkv + b * seq_len * 3 * d;
-      detail::AttentionHead<T> head;
-      head.n_q = head.n_k = seq_len;
-      head.dim_qk = head.dim_v = hd;
-      head.q = base + h * hd;
-      head.k = base + d + h * hd;
-      head.v = base + 2 * d + h * hd;
-      head.ldq = head.ldk = head.ldv = 3 * d;
-      head.o = o + b * seq_len * d + h * hd;
-      head.ldo = d;
-      head.scale = scale;
-      head.causal = causal;
-      detail::attention_head(head);
-    });
-
-    Epilogue<T> out;
-    out.col_bias = attn.out_proj_bias.data();
-    out.residual = x;
-    out.ld_residual = ldx;
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), o, d, attn.out_proj_weight.data(), d, T(0), y,
-            ldy, out);
+    attn.forward(ConstMatrixMap<T>(xn, rows, d, Eigen::OuterStride<>(d)), seq_len,
+                 MatrixMap<T>(o, rows, d, Eigen::OuterStride<>(d)));
+    // The residual stream; y may be x itself, so add row by row in place.
+    for (Index r = 0; r < rows; ++r) {
+      const T* xr = x + r * ldx;
+      const T* orow = o + r * d;
+      T* yr = y + r * ldy;
+      for (Index c = 0; c < d; ++c) yr[c] = xr[c] + orow[c];
+    }
     norm2.forward(rows, y, ldy, xn, d);
     mlp.forward(rows, xn, d, y, ldy, y, ldy);
   }
