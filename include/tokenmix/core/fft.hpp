@@ -228,16 +228,16 @@ struct Algorithms {
     const T* ker = plan.kernel.data();
     for (Index j = 0; j < n; ++j)
       En::st(a + j * E, W,
-             En::mulw(En::ld(in + j * is, iim), O::set1(chirp[2 * j]), O::set1(chirp[2 * j + 1])));
+             En::mulw(En::ld(in + j * is, iim), (V{} + static_cast<T>(chirp[2 * j])), (V{} + static_cast<T>(chirp[2 * j + 1]))));
     for (Index j = n; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
     Ent<T, W>::direct(sub, a, E, W, a, E, W, rest);
     for (Index k = 0; k < conv; ++k)
       En::st(a + k * E, W,
-             En::mulw(En::ld(a + k * E, W), O::set1(ker[2 * k]), O::set1(ker[2 * k + 1])));
+             En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(ker[2 * k])), (V{} + static_cast<T>(ker[2 * k + 1]))));
     Ent<T, W>::direct(sub, a + W, E, -W, a + W, E, -W, rest);  // inverse: re and im swapped
     for (Index k = 0; k < n; ++k)
       En::st(out + k * os, oim,
-             En::mulw(En::ld(a + k * E, W), O::set1(chirp[2 * k]), O::set1(chirp[2 * k + 1])));
+             En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(chirp[2 * k])), (V{} + static_cast<T>(chirp[2 * k + 1]))));
   }
 
   TOKENMIX_FFT_INLINE static void single(const Plan<T>& plan, bool inverse, const T* in, T* out,
@@ -388,7 +388,7 @@ struct Algorithms {
     T* t2 = t1 + s.dhp * E;
     T* rs = scratch + s.rs;
     const Index dh = s.dh, dhp = s.dhp, bs = s.bs;
-    const V half = O::set1(T(0.5));
+    const V half = (V{} + static_cast<T>(T(0.5)));
     for (Index g0 = 0; g0 < n; g0 += 2 * W) {
       const bool full = g0 + 2 * W <= n;
       for (Index part = 0; part < 2; ++part) {

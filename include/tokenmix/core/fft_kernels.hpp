@@ -55,9 +55,8 @@ struct Lanes {
     std::memcpy(&v, p, sizeof(V));
     return v;
   }
-  TOKENMIX_FFT_INLINE static void store(T* p, V v) { std::memcpy(p, &v, sizeof(V)); }
-  TOKENMIX_FFT_INLINE static V set1(T x) { return V{} + x; }
-  TOKENMIX_FFT_INLINE static T lane(V v, int i) {
+  TOKENMIX_FFT_INLINE static void store(T* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
+  TOKENMIX_FFT_INLINE static T lane(const V& v, int i) {
     T out[W];
     std::memcpy(out, &v, sizeof(V));
     return out[i];
@@ -83,7 +82,7 @@ struct Engine {
   TOKENMIX_FFT_INLINE static C add(const C& a, const C& b) { return {a.re + b.re, a.im + b.im}; }
   TOKENMIX_FFT_INLINE static C sub(const C& a, const C& b) { return {a.re - b.re, a.im - b.im}; }
   // a * (wr + i wi) with broadcast twiddle
-  TOKENMIX_FFT_INLINE static C mulw(const C& a, V wr, V wi) {
+  TOKENMIX_FFT_INLINE static C mulw(const C& a, const V& wr, const V& wi) {
     return {a.re * wr - a.im * wi, a.re * wi + a.im * wr};
   }
   TOKENMIX_FFT_INLINE static C mul(const C& a, const C& w) {
@@ -114,18 +113,19 @@ struct Engine {
     if constexpr (W > 1) transpose_from<W / 2>(r);
   }
   template <int... I>
-  TOKENMIX_FFT_INLINE static V reverse_impl(V a, std::integer_sequence<int, I...>) {
-    return __builtin_shufflevector(a, a, (W - 1 - I)...);
+  TOKENMIX_FFT_INLINE static void reverse_impl(V& out, const V& a,
+                                               std::integer_sequence<int, I...>) {
+    out = __builtin_shufflevector(a, a, (W - 1 - I)...);
   }
-  TOKENMIX_FFT_INLINE static V reverse(V a) {
-    if constexpr (W > 1)
-      return reverse_impl(a, std::make_integer_sequence<int, W>());
-    else
-      return a;
+  TOKENMIX_FFT_INLINE static V reverse(const V& a) {
+    V out = a;
+    if constexpr (W > 1) reverse_impl(out, a, std::make_integer_sequence<int, W>());
+    return out;
   }
   // Interleaved (re, im) pairs at p (2W scalars) -> split lane element.
   template <int... I>
-  TOKENMIX_FFT_INLINE static C deinterleave_impl(V a, V b, std::integer_sequence<int, I...>) {
+  TOKENMIX_FFT_INLINE static C deinterleave_impl(const V& a, const V& b,
+                                                 std::integer_sequence<int, I...>) {
     return {__builtin_shufflevector(a, b, (2 * I)...), __builtin_shufflevector(a, b, (2 * I + 1)...)};
   }
   TOKENMIX_FFT_INLINE static C load_interleaved(const T* p) {
@@ -158,8 +158,8 @@ struct Engine {
       a[1] = sub(a[0], t);
       a[0] = add(a[0], t);
     } else if constexpr (P == 3) {
-      const V c = O::set1(static_cast<T>(0.86602540378443864676372317075294));
-      const V half = O::set1(static_cast<T>(0.5));
+      const V c = (V{} + static_cast<T>(static_cast<T>(0.86602540378443864676372317075294)));
+      const V half = (V{} + static_cast<T>(static_cast<T>(0.5)));
       const C t = add(a[1], a[2]);
       const C d = sub(a[1], a[2]);
       const C mid = {a[0].re - half * t.re, a[0].im - half * t.im};
@@ -174,10 +174,10 @@ struct Engine {
       a[1] = {t1.re + t3.im, t1.im - t3.re};  // t1 - i t3
       a[3] = {t1.re - t3.im, t1.im + t3.re};  // t1 + i t3
     } else if constexpr (P == 5) {
-      const V c1 = O::set1(static_cast<T>(0.30901699437494742410229341718282));
-      const V c2 = O::set1(static_cast<T>(-0.80901699437494742410229341718282));
-      const V s1 = O::set1(static_cast<T>(0.95105651629515357211643933337938));
-      const V s2 = O::set1(static_cast<T>(0.58778525229247312916870595463907));
+      const V c1 = (V{} + static_cast<T>(static_cast<T>(0.30901699437494742410229341718282)));
+      const V c2 = (V{} + static_cast<T>(static_cast<T>(-0.80901699437494742410229341718282)));
+      const V s1 = (V{} + static_cast<T>(static_cast<T>(0.95105651629515357211643933337938)));
+      const V s2 = (V{} + static_cast<T>(static_cast<T>(0.58778525229247312916870595463907)));
       const C t1 = add(a[1], a[4]), d1 = sub(a[1], a[4]);
       const C t2 = add(a[2], a[3]), d2 = sub(a[2], a[3]);
       const C m1 = {a[0].re + c1 * t1.re + c2 * t2.re, a[0].im + c1 * t1.im + c2 * t2.im};
@@ -210,8 +210,8 @@ struct Engine {
       }
       V wr[P - 1], wi[P - 1];
       for (int r = 1; r < P; ++r) {
-        wr[r - 1] = O::set1(tw[2 * (j * (P - 1) + r - 1)]);
-        wi[r - 1] = O::set1(tw[2 * (j * (P - 1) + r - 1) + 1]);
+        wr[r - 1] = (V{} + static_cast<T>(tw[2 * (j * (P - 1) + r - 1)]));
+        wi[r - 1] = (V{} + static_cast<T>(tw[2 * (j * (P - 1) + r - 1) + 1]));
       }
       for (Index s = 0; s < l1; ++s) {
         C a[P];
@@ -247,7 +247,7 @@ struct Engine {
           C mr = a[0], nr = {V{}, V{}};
           const T* cs = coef + 2 * (r - 1) * h;
           for (int q = 1; q <= h; ++q) {
-            const V c = O::set1(cs[2 * (q - 1)]), sn = O::set1(cs[2 * (q - 1) + 1]);
+            const V c = (V{} + static_cast<T>(cs[2 * (q - 1)])), sn = (V{} + static_cast<T>(cs[2 * (q - 1) + 1]));
             mr.re += c * a[q].re;
             mr.im += c * a[q].im;
             nr.re += sn * a[p - q].re;
@@ -258,8 +258,8 @@ struct Engine {
           if (j != 0) {
             const T* w1 = tw + 2 * (j * (p - 1) + r - 1);
             const T* w2 = tw + 2 * (j * (p - 1) + (p - r) - 1);
-            yr = mulw(yr, O::set1(w1[0]), O::set1(w1[1]));
-            yp = mulw(yp, O::set1(w2[0]), O::set1(w2[1]));
+            yr = mulw(yr, (V{} + static_cast<T>(w1[0])), (V{} + static_cast<T>(w1[1])));
+            yp = mulw(yp, (V{} + static_cast<T>(w2[0])), (V{} + static_cast<T>(w2[1])));
           }
           st(dstj + (r * l1 + s) * ds, dim, yr);
           st(dstj + ((p - r) * l1 + s) * ds, dim, yp);
