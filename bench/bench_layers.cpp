@@ -2,6 +2,8 @@
 // setting as bench/torch_bench_layers.py, which times the PyTorch modules at these shapes).
 // Names: layer/<Layer>/tokenmix/<n>x<d>, n tokens (one sequence), d channels; token-tied
 // layers get weights sized n. Counters GFLOPS and %peak where the layer has a flop count.
+// layer/<Layer>/gemm_only/<n>x<d> runs just the layer's GEMMs (same shapes, no epilogue, no
+// norms or gating): the layer's time over this row is its overhead beyond the GEMMs.
 //   tokenmix_bench_layers --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   bench/torch_bench_layers.py torch.json   # the PyTorch rows, same names with /torch/
 
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "tokenmix/core/gemm.hpp"
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/layers/feed_forward.hpp"
@@ -55,6 +58,36 @@ void add(const std::string& layer, Index n, Index d, std::function<void(benchmar
       ->Unit(benchmark::kMicrosecond);
 }
 
+using tokenmix::Trans;
+
+// The products a layer performs, as (transA, transB, m, n, k) on row-major operands.
+struct Product {
+  Trans ta, tb;
+  Index m, n, k;
+};
+
+void add_gemm_only(const std::string& layer, Index n, Index d, std::vector<Product> products,
+                   double flops) {
+  benchmark::RegisterBenchmark(
+      tokenmix_bench::bench_name("layer/" + layer, "gemm_only", shape(n, d)).c_str(),
+      [products, flops](benchmark::State& state) {
+        std::vector<Mat> a, b, c;
+        for (const Product& p : products) {
+          a.push_back(p.ta == Trans::N ? random_input(p.m, p.k) : random_input(p.k, p.m));
+          b.push_back(p.tb == Trans::N ? random_input(p.k, p.n) : random_input(p.n, p.k));
+          c.emplace_back(p.m, p.n);
+        }
+        run(state, flops, [&] {
+          for (std::size_t i = 0; i < products.size(); ++i) {
+            const Product& p = products[i];
+            tokenmix::gemm<float>(p.ta, p.tb, p.m, p.n, p.k, 1.0f, a[i].data(), a[i].cols(),
+                                  b[i].data(), b[i].cols(), 0.0f, c[i].data(), p.n);
+          }
+        });
+      })
+      ->Unit(benchmark::kMicrosecond);
+}
+
 void register_all() {
   const Index ds[] = {256, 768};
   for (Index d : ds) {
@@ -76,6 +109,9 @@ void register_all() {
         Mat y(n, d);
         run(state, 16.0 * n * d * d, [&] { mlp.forward(x, y); });
       });
+      add_gemm_only("FeedForward", n, d,
+                    {{Trans::N, Trans::T, n, 4 * d, d}, {Trans::N, Trans::T, n, d, 4 * d}},
+                    16.0 * n * d * d);
     }
     for (Index n : {64, 196, 512, 2048}) {
       // Gate input width 2d, output d (the gMLP models' SGU is 2 x 3D -> 3D).
@@ -86,6 +122,7 @@ void register_all() {
         Mat y(n, d);
         run(state, 2.0 * n * n * d, [&] { sgu.forward(z, n, y); });
       });
+      add_gemm_only("SpatialGatingUnit", n, d, {{Trans::N, Trans::N, n, d, n}}, 2.0 * n * n * d);
     }
     for (Index n : {64, 196, 512}) {
       add("MLPMixerBlock", n, d, [n, d](benchmark::State& state) {
@@ -96,6 +133,10 @@ void register_all() {
         // token MLP 2 * 2 n (d/2) d + channel MLP 2 * 2 n d (4d)
         run(state, 2.0 * n * d * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
       });
+      add_gemm_only("MLPMixerBlock", n, d,
+                    {{Trans::N, Trans::N, d / 2, d, n}, {Trans::N, Trans::N, n, d, d / 2},
+                     {Trans::N, Trans::T, n, 4 * d, d}, {Trans::N, Trans::T, n, d, 4 * d}},
+                    2.0 * n * d * d + 16.0 * n * d * d);
       add("ResMLPBlock", n, d, [n, d](benchmark::State& state) {
         tokenmix::ResMLPBlock<float> block({n, d});
         block.init_random(1);
@@ -103,6 +144,10 @@ void register_all() {
         Mat y(n, d);
         run(state, 2.0 * n * n * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
       });
+      add_gemm_only("ResMLPBlock", n, d,
+                    {{Trans::N, Trans::N, n, d, n}, {Trans::N, Trans::T, n, 4 * d, d},
+                     {Trans::N, Trans::T, n, d, 4 * d}},
+                    2.0 * n * n * d + 16.0 * n * d * d);
       add("GMLPBlock", n, d, [n, d](benchmark::State& state) {
         typename tokenmix::GMLPBlock<float>::Config config;
         config.seq_len = n;
@@ -115,6 +160,10 @@ void register_all() {
         // fc1 2 n d 6d + SGU 2 n^2 3d + fc2 2 n 3d d
         run(state, 18.0 * n * d * d + 6.0 * n * n * d, [&] { block.forward(x, n, y); });
       });
+      add_gemm_only("GMLPBlock", n, d,
+                    {{Trans::N, Trans::T, n, 6 * d, d}, {Trans::N, Trans::N, n, 3 * d, n},
+                     {Trans::N, Trans::T, n, d, 3 * d}},
+                    18.0 * n * d * d + 6.0 * n * n * d);
     }
   }
 }

@@ -54,14 +54,15 @@ TEMPLATE_TEST_CASE("FeedForward fused residual and LayerScale, in place", "[laye
 
 TEMPLATE_TEST_CASE("FeedForward row chunking matches one pass", "[layers][feed_forward]", float,
                    double) {
-  // Enough rows that the hidden scratch is processed in several chunks.
-  FeedForward<TestType> mlp({8, 4096, 8});
+  // Enough rows that the hidden scratch (32 MB bound, chunks of >= 1024 rows) is processed
+  // in several chunks: 2100 rows x 8192 hidden.
+  FeedForward<TestType> mlp({8, 8192, 8});
   mlp.init_random(11);
-  Matrix<TestType> x(700, 8);
+  Matrix<TestType> x(2100, 8);
   Random rng(12);
   rng.fill_normal(x, 0.0, 1.0);
   const Matrix<TestType> y = mlp.forward(x);
-  for (Index r : {Index(0), Index(255), Index(256), Index(699)}) {
+  for (Index r : {Index(0), Index(1023), Index(1024), Index(2047), Index(2048), Index(2099)}) {
     const Matrix<TestType> one = mlp.forward(x.row(r));
     CHECK((one - y.row(r)).cwiseAbs().maxCoeff() <= 1e-5 * (1 + one.cwiseAbs().maxCoeff()));
   }
