@@ -77,8 +77,14 @@ TEMPLATE_TEST_CASE("tiled online-softmax attention equals the untiled formula",
   const Case cases[] = {{1, 1, 4, 3, false, 0},     {70, 70, 8, 8, true, 0},
                         {300, 300, 5, 7, false, 0.4}, {130, 520, 16, 4, false, 0},
                         {257, 257, 3, 3, true, 0.2},  {65, 30, 6, 6, true, 0}};
+  std::vector<Isa> isas{Isa::scalar};
+  if (isa_supported(Isa::avx2)) isas.push_back(Isa::avx2);
+  if (isa_supported(Isa::avx512)) isas.push_back(Isa::avx512);
+  for (Isa isa : isas)
   for (const Case& c : cases) {
-    INFO("n_q " << c.n_q << " n_k " << c.n_k << " causal " << c.causal << " hide " << c.hide);
+    ScopedIsa scoped(isa);
+    INFO("isa " << isa_name(isa) << " n_q " << c.n_q << " n_k " << c.n_k << " causal "
+                << c.causal << " hide " << c.hide);
     Matrix<T> q(c.n_q, c.d_qk), k(c.n_k, c.d_qk), v(c.n_k, c.d_v);
     rng.fill_normal(q, 0, 1.5);
     rng.fill_normal(k, 0, 1.5);

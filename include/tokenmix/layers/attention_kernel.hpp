@@ -25,8 +25,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "tokenmix/core/gemm.hpp"
+#include "tokenmix/core/isa.hpp"
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/thread_pool.hpp"
 #include "tokenmix/core/threads.hpp"
@@ -60,6 +62,158 @@ struct AttentionHead {
   const bool* key_hidden = nullptr;  // n_k flags (true = ignore that key) or null
 };
 
+// ---------------------------------------------------------------------------------------
+// Unpacked tile product for the two per-tile products
+// ---------------------------------------------------------------------------------------
+// C (m x n) = alpha * A (m x k) * B (k x n) (+ C when accumulate), all row-major with
+// leading dimensions. Both tile products have one tiny dimension (k = head width for Q K^T,
+// n = head width for P V), where a general GEMM spends as long packing its operands as it
+// does multiplying. Here A is broadcast straight from its rows and B loaded straight from
+// its rows into a 14 x 2-vector register tile (28 accumulators), so nothing is copied; the
+// operands (at most 56 x 256 scores and a 256 x head-width block) sit in L1/L2.
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+struct TileF32 {
+  using T = float;
+  using reg = __m512;
+  using mask = __mmask16;
+  static constexpr Index W = 16;
+  TOKENMIX_TARGET_AVX512 static mask head(Index n) {
+    return n >= W ? mask(0xffff) : mask((1u << n) - 1u);
+  }
+  TOKENMIX_TARGET_AVX512 static reg zero() { return _mm512_setzero_ps(); }
+  TOKENMIX_TARGET_AVX512 static reg load(mask m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  TOKENMIX_TARGET_AVX512 static void store(mask m, T* p, reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  TOKENMIX_TARGET_AVX512 static reg bcast(T x) { return _mm512_set1_ps(x); }
+  TOKENMIX_TARGET_AVX512 static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  TOKENMIX_TARGET_AVX512 static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  TOKENMIX_TARGET_AVX512 static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+};
+struct TileF64 {
+  using T = double;
+  using reg = __m512d;
+  using mask = __mmask8;
+  static constexpr Index W = 8;
+  TOKENMIX_TARGET_AVX512 static mask head(Index n) {
+    return n >= W ? mask(0xff) : mask((1u << n) - 1u);
+  }
+  TOKENMIX_TARGET_AVX512 static reg zero() { return _mm512_setzero_pd(); }
+  TOKENMIX_TARGET_AVX512 static reg load(mask m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
+  TOKENMIX_TARGET_AVX512 static void store(mask m, T* p, reg v) { _mm512_mask_storeu_pd(p, m, v); }
+  TOKENMIX_TARGET_AVX512 static reg bcast(T x) { return _mm512_set1_pd(x); }
+  TOKENMIX_TARGET_AVX512 static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  TOKENMIX_TARGET_AVX512 static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  TOKENMIX_TARGET_AVX512 static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+};
+
+inline constexpr int tile_rows = 14;
+
+// R rows x NV vectors of C; the last vector is masked by `last` (full inside the matrix).
+template <class V, int R, int NV>
+TOKENMIX_TARGET_AVX512 void tile_nn(Index k, typename V::T alpha, const typename V::T* a,
+                                    Index lda, const typename V::T* b, Index ldb,
+                                    bool accumulate, typename V::T* c, Index ldc,
+                                    typename V::mask last) {
+  using reg = typename V::reg;
+  const typename V::mask full = V::head(V::W);
+  // Fully unrolled so the R x NV accumulators live in registers.
+  reg acc[R][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (Index p = 0; p < k; ++p) {
+    reg bv[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) bv[v] = V::load(v + 1 == NV ? last : full, b + p * ldb + v * V::W);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const reg av = V::bcast(a[r * lda + p]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(av, bv[v], acc[r][v]);
+    }
+  }
+  const reg al = V::bcast(alpha);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const typename V::mask m = v + 1 == NV ? last : full;
+      typename V::T* out = c + r * ldc + v * V::W;
+      reg y = V::mul(acc[r][v], al);
+      if (accumulate) y = V::add(y, V::load(m, out));
+      V::store(m, out, y);
+    }
+}
+
+template <class V, int NV>
+TOKENMIX_TARGET_AVX512 void tile_rows_nn(Index rows, Index k, typename V::T alpha,
+                                         const typename V::T* a, Index lda,
+                                         const typename V::T* b, Index ldb, bool accumulate,
+                                         typename V::T* c, Index ldc, typename V::mask last) {
+  // Rows in full tiles of 14, then one remainder tile of the exact height.
+  Index i = 0;
+  for (; i + tile_rows <= rows; i += tile_rows)
+    tile_nn<V, tile_rows, NV>(k, alpha, a + i * lda, lda, b, ldb, accumulate, c + i * ldc, ldc,
+                              last);
+  const Index r = rows - i;
+  a += i * lda;
+  c += i * ldc;
+  switch (r) {
+#define TOKENMIX_TILE_CASE(R) \
+  case R: tile_nn<V, R, NV>(k, alpha, a, lda, b, ldb, accumulate, c, ldc, last); break;
+    TOKENMIX_TILE_CASE(1) TOKENMIX_TILE_CASE(2) TOKENMIX_TILE_CASE(3) TOKENMIX_TILE_CASE(4)
+    TOKENMIX_TILE_CASE(5) TOKENMIX_TILE_CASE(6) TOKENMIX_TILE_CASE(7) TOKENMIX_TILE_CASE(8)
+    TOKENMIX_TILE_CASE(9) TOKENMIX_TILE_CASE(10) TOKENMIX_TILE_CASE(11) TOKENMIX_TILE_CASE(12)
+    TOKENMIX_TILE_CASE(13)
+#undef TOKENMIX_TILE_CASE
+    default: break;
+  }
+}
+
+template <class V>
+TOKENMIX_TARGET_AVX512 void tile_product_avx512(Index m, Index n, Index k, typename V::T alpha,
+                                                const typename V::T* a, Index lda,
+                                                const typename V::T* b, Index ldb,
+                                                bool accumulate, typename V::T* c, Index ldc) {
+  constexpr Index W = V::W;
+  for (Index j = 0; j < n; j += 2 * W) {
+    const Index w = std::min(2 * W, n - j);
+    if (w > W)
+      tile_rows_nn<V, 2>(m, k, alpha, a, lda, b + j, ldb, accumulate, c + j, ldc,
+                         V::head(w - W));
+    else
+      tile_rows_nn<V, 1>(m, k, alpha, a, lda, b + j, ldb, accumulate, c + j, ldc, V::head(w));
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif  // TOKENMIX_HAVE_X86_DISPATCH
+
+// The tile product on the active ISA: the kernel above on AVX-512, tokenmix::gemm elsewhere.
+template <class T>
+void tile_product(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
+                  Index ldb, bool accumulate, T* c, Index ldc) {
+  if (m == 0 || n == 0) return;
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+  if (active_isa() == Isa::avx512) {
+    if constexpr (std::is_same<T, float>::value)
+      return tile_product_avx512<TileF32>(m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc);
+    else
+      return tile_product_avx512<TileF64>(m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc);
+  }
+#endif
+  gemm<T>(Trans::N, Trans::N, m, n, k, alpha, a, lda, b, ldb, accumulate ? T(1) : T(0), c, ldc,
+          {}, 1);
+}
+
 // Computes one head (or a slice of its queries, see q_offset). Single-threaded by design:
 // callers parallelise over heads, sequences and query blocks (attention_heads below), which
 // keeps every tile in one core's cache.
@@ -87,8 +241,8 @@ void attention_head(const AttentionHead<T>& a) {
 
     for (Index k0 = 0; k0 < k_end; k0 += KB) {
       const Index kb = std::min(KB, k_end - k0);
-      gemm<T>(Trans::N, Trans::N, qb, kb, a.dim_qk, a.scale, a.q + q0 * a.ldq, a.ldq,
-              a.kt + k0, a.ldkt, T(0), s, KB, {}, 1);
+      tile_product<T>(qb, kb, a.dim_qk, a.scale, a.q + q0 * a.ldq, a.ldq, a.kt + k0, a.ldkt,
+                      false, s, KB);
 
       for (Index i = 0; i < qb; ++i) {
         T* row = s + i * KB;
@@ -112,8 +266,7 @@ void attention_head(const AttentionHead<T>& a) {
         }
         if (!first && rescale != T(1)) scale_row(o + i * a.ldo, a.dim_v, rescale);
       }
-      gemm<T>(Trans::N, Trans::N, qb, a.dim_v, kb, T(1), s, KB, a.v + k0 * a.ldv, a.ldv,
-              first ? T(0) : T(1), o, a.ldo, {}, 1);
+      tile_product<T>(qb, a.dim_v, kb, T(1), s, KB, a.v + k0 * a.ldv, a.ldv, !first, o, a.ldo);
       first = false;
     }
 
