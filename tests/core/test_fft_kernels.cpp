@@ -79,7 +79,8 @@ TEST_CASE("lane shuffles: transpose, reverse, (de)interleave", "[core][fft_kerne
   check_shuffles<16>();
 }
 
-TEST_CASE("radix 2, 3, 4, 5 butterflies are DFTs", "[core][fft_kernels]") {
+TEST_CASE("radix 2, 3, 4, 5, 8 butterflies are DFTs", "[core][fft_kernels]") {
+  check_butterfly<8>();
   check_butterfly<2>();
   check_butterfly<3>();
   check_butterfly<4>();
@@ -89,7 +90,7 @@ TEST_CASE("radix 2, 3, 4, 5 butterflies are DFTs", "[core][fft_kernels]") {
 TEST_CASE("lane engine: W independent transforms, strided and in place", "[core][fft_kernels]") {
   constexpr int W = 4;
   using En = Engine<Lanes<double, W>>;
-  for (Index n : {1, 2, 3, 4, 5, 7, 11, 12, 30, 49, 59, 60, 64, 77, 120}) {
+  for (Index n : {1, 2, 3, 4, 5, 7, 8, 11, 12, 30, 49, 59, 60, 64, 77, 120, 512}) {
     INFO("n = " << n);
     Plan<double> plan;
     plan.n = n;

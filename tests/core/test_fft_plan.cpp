@@ -14,23 +14,24 @@ bool smooth(Index n) {
 }
 }  // namespace
 
-TEST_CASE("factorize splits lengths into 4s, a 2 and odd primes", "[core][fft_plan]") {
+TEST_CASE("factorize splits lengths into 8s, a 4 or 2 and odd primes", "[core][fft_plan]") {
   for (Index n = 1; n <= 3000; ++n) {
     const auto f = factorize(n);
     Index product = 1;
-    int twos = 0;
+    int small_even = 0;
     bool seen_odd = false;
     for (int p : f) {
       product *= p;
-      if (p == 2) ++twos;
+      if (p == 2 || p == 4) ++small_even;
       if (p % 2 == 1) seen_odd = true;
       if (p % 2 == 0) REQUIRE_FALSE(seen_odd);  // even radices first
     }
     REQUIRE(product == n);
-    REQUIRE(twos <= 1);
+    REQUIRE(small_even <= 1);
   }
-  CHECK(factorize(1024) == std::vector<int>{4, 4, 4, 4, 4});
-  CHECK(factorize(768) == std::vector<int>{4, 4, 4, 4, 3});
+  CHECK(factorize(1024) == std::vector<int>{8, 8, 8, 2});
+  CHECK(factorize(4096) == std::vector<int>{8, 8, 8, 8});
+  CHECK(factorize(768) == std::vector<int>{8, 8, 4, 3});
   CHECK(factorize(510) == std::vector<int>{2, 3, 5, 17});
   CHECK(largest_prime_factor(4099) == 4099);
   CHECK(largest_prime_factor(3072) == 3);
@@ -75,7 +76,7 @@ TEST_CASE("unit roots are accurate to double rounding for any k", "[core][fft_pl
 }
 
 TEST_CASE("direct plans chain their stages over the whole length", "[core][fft_plan]") {
-  for (Index n : {1, 2, 6, 49, 60, 510, 768}) {
+  for (Index n : {1, 2, 6, 49, 60, 510, 768, 4096}) {
     Plan<double> plan;
     plan.n = n;
     build_direct(plan);

@@ -173,6 +173,24 @@ struct Engine {
       a[2] = sub(t0, t2);
       a[1] = {t1.re + t3.im, t1.im - t3.re};  // t1 - i t3
       a[3] = {t1.re - t3.im, t1.im + t3.re};  // t1 + i t3
+    } else if constexpr (P == 8) {
+      // Two radix-4 halves: even outputs from a_k + a_(k+4), odd ones from
+      // (a_k - a_(k+4)) w_8^k.
+      const V r = (V{} + static_cast<T>(0.70710678118654752440084436210485));
+      C e[4], o[4];
+      for (int k = 0; k < 4; ++k) {
+        e[k] = add(a[k], a[k + 4]);
+        o[k] = sub(a[k], a[k + 4]);
+      }
+      o[1] = {r * (o[1].re + o[1].im), r * (o[1].im - o[1].re)};  // * (1 - i)/sqrt2
+      o[2] = {o[2].im, -o[2].re};                                  // * -i
+      o[3] = {r * (o[3].im - o[3].re), -r * (o[3].re + o[3].im)};  // * (-1 - i)/sqrt2
+      butterfly<4>(e);
+      butterfly<4>(o);
+      for (int k = 0; k < 4; ++k) {
+        a[2 * k] = e[k];
+        a[2 * k + 1] = o[k];
+      }
     } else if constexpr (P == 5) {
       const V c1 = (V{} + static_cast<T>(static_cast<T>(0.30901699437494742410229341718282)));
       const V c2 = (V{} + static_cast<T>(static_cast<T>(-0.80901699437494742410229341718282)));
@@ -276,6 +294,7 @@ struct Engine {
       case 3: pass_small<3>(sg, tw, src, ss, sim, dst, ds, dim); break;
       case 4: pass_small<4>(sg, tw, src, ss, sim, dst, ds, dim); break;
       case 5: pass_small<5>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 8: pass_small<8>(sg, tw, src, ss, sim, dst, ds, dim); break;
       default:
         pass_generic(sg, tw, plan.coef.data() + sg.coef, src, ss, sim, dst, ds, dim);
         break;
