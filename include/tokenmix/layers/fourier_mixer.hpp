@@ -15,13 +15,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "tokenmix/core/error.hpp"
 #include "tokenmix/core/fft.hpp"
 #include "tokenmix/core/gemm.hpp"
 #include "tokenmix/core/tensor.hpp"
+#include "tokenmix/core/thread_pool.hpp"
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
 
@@ -91,36 +91,20 @@ class FourierMixer {
     detail::expect_shape("FourierMixer", "output", x.rows(), x.cols(), y.rows(), y.cols());
     const Index n = seq_len, d = x.cols();
     if (d == 0 || batch == 0) return;
-    Method method = config_.method == Method::automatic ? choose(n, d) : config_.method;
-    const int threads = static_cast<int>(
-        std::min<Index>(num_threads(config_.threads), batch));
-    auto run = [&](Index first, Index last) {
+    const Method method = config_.method == Method::automatic ? choose(n, d) : config_.method;
+    // Sequences are independent; the pool's workers keep their scratch arenas, so the
+    // threaded path is allocation-free once warm too.
+    auto one = [&](Index b) {
       ScratchFrame frame;
-      T* scratch = method == Method::fft ? frame.take<T>(fft2_real_part_scratch<T>(n, d))
-                                         : frame.take<T>(static_cast<std::size_t>(2 * n * d));
-      for (Index b = first; b < last; ++b) {
-        auto xb = x.middleRows(b * n, n);
-        auto yb = y.middleRows(b * n, n);
-        if (method == Method::fft)
-          fft2_real_part<T>(xb, yb, scratch);
-        else
-          matmul(xb, yb, scratch);
+      auto xb = x.middleRows(b * n, n);
+      auto yb = y.middleRows(b * n, n);
+      if (method == Method::fft) {
+        fft2_real_part<T>(xb, yb, frame.take<T>(fft2_real_part_scratch<T>(n, d)));
+      } else {
+        matmul(xb, yb, frame.take<T>(static_cast<std::size_t>(2 * n * d)));
       }
     };
-    if (threads <= 1) {
-      run(0, batch);
-      return;
-    }
-    // Sequences are independent: contiguous blocks of them per thread.
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(threads - 1));
-    const Index per = (batch + threads - 1) / threads;
-    for (int t = 1; t < threads; ++t) {
-      const Index first = t * per, last = std::min(batch, first + per);
-      if (first < last) pool.emplace_back(run, first, last);
-    }
-    run(0, std::min(batch, per));
-    for (auto& th : pool) th.join();
+    ThreadPool::global().parallel_for(batch, num_threads(config_.threads), one);
   }
 
   Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
