@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -124,4 +125,96 @@ TEST_CASE("JSON files are read from disk with I/O errors kept apart", "[io][json
   CHECK_THROWS_AS(read_json_file((dir / "missing.json").string()), IoError);
   std::error_code ec;
   fs::remove_all(dir, ec);
+}
+
+TEST_CASE("JSON nesting is limited, deeper text is a FormatError", "[io][json_config]") {
+  auto nested = [](std::size_t levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+  };
+  CHECK(parse_json_text(nested(256), "deep.json").is_array());  // the default limit
+  CHECK_THROWS_AS(parse_json_text(nested(257), "deep.json"), FormatError);
+  CHECK_THROWS_WITH(parse_json_text(nested(257), "deep.json"),
+                    Contains("deep.json: expected JSON nesting at most 256 deep"));
+  JsonParseOptions shallow;
+  shallow.max_depth = 3;
+  CHECK(parse_json_text("{\"a\": [{}]}", "s.json", shallow)["a"][0].is_object());
+  CHECK_THROWS_WITH(parse_json_text("{\"a\": [{\"b\": []}]}", "s.json", shallow),
+                    Contains("s.json: expected JSON nesting at most 3 deep"));
+  // Scalars do not count as a level.
+  CHECK(parse_json_text("[[[1, \"x\", null]]]", "s.json", shallow)[0][0][1] == "x");
+  JsonParseOptions unlimited;
+  unlimited.max_depth = 0;
+  CHECK(parse_json_text(nested(5000), "deep.json", unlimited).is_array());
+}
+
+TEST_CASE("JSON errors carry their parts for callers with their own wording", "[io][json_config]") {
+  try {
+    parse_json_text("{\n  \"a\": tru\n}", "p.json");
+    FAIL("no exception");
+  } catch (const JsonParseError& e) {
+    CHECK(e.line() == 2);
+    CHECK(e.column() == 11);
+    CHECK(e.byte() == 12);
+    CHECK_THAT(e.detail(), Contains("invalid literal"));
+    CHECK_THAT(std::string(e.what()), Contains("p.json:2:11: expected valid JSON, got ") &&
+                                          Contains(e.detail()));
+  }
+  try {
+    parse_json_text(R"({"x": [1, {"y": {"k": 1, "k": 2}}]})", "d.json");
+    FAIL("no exception");
+  } catch (const JsonDuplicateKeyError& e) {
+    CHECK(e.key() == "k");
+    CHECK(e.path() == std::vector<std::string>{"x", "1", "y"});
+    CHECK_THAT(std::string(e.what()),
+               Contains("d.json: expected each key once per object, got duplicate key 'k' in /x/1/y"));
+  }
+  try {
+    parse_json_text(R"({"k": 1, "k": 2})", "top.json");
+    FAIL("no exception");
+  } catch (const JsonDuplicateKeyError& e) {
+    CHECK(e.path().empty());
+  }
+  // A key whose value was a container, then repeated: still caught.
+  CHECK_THROWS_AS(parse_json_text(R"({"a": {"b": [1]}, "a": 3})", "c.json"), JsonDuplicateKeyError);
+  // A very long offending token is quoted by its end only.
+  const std::string long_key = "{\"" + std::string(100000, 'k') + "\xff\": 1}";
+  try {
+    parse_json_text(long_key, "long.json");
+    FAIL("no exception");
+  } catch (const JsonParseError& e) {
+    CHECK(std::string(e.what()).size() < 400);
+    CHECK_THAT(e.detail(), Contains("ill-formed UTF-8") && Contains("'...kkkk"));
+  }
+}
+
+TEST_CASE("a NUL byte never ends JSON text early", "[io][json_config]") {
+  // nlohmann alone takes a NUL for the end of the input and ignores what follows.
+  const std::string trailing("{\"a\": 1}\0{\"b\": garbage", 22);
+  CHECK_THROWS_AS(parse_json_text(trailing, "nul.json"), JsonParseError);
+  CHECK_THROWS_WITH(parse_json_text(trailing, "nul.json"),
+                    Contains("nul.json:1:9: expected valid JSON, got a NUL byte after the JSON value"));
+  const std::string inside("{\"a\": \0 1}", 10);
+  CHECK_THROWS_WITH(parse_json_text(inside, "nul.json"), Contains("nul.json:1:7:") && Contains("a NUL byte"));
+  CHECK_THROWS_WITH(parse_json_text(std::string("{\"a\0\": 1}", 9), "nul.json"),
+                    Contains("control character U+0000"));
+  // Escaped, it is an ordinary character.
+  CHECK(parse_json_text(R"({"a\u0000": 1})", "ok.json").contains(std::string("a\0", 2)));
+}
+
+TEST_CASE("parsing stays linear in the number of members", "[io][json_config]") {
+  // nlohmann's parser-callback path rescans the parent at every '}' (quadratic: minutes at
+  // this size); parse_json_text must not.
+  std::string text = "{";
+  for (int i = 0; i < 100000; ++i) {
+    if (i) text += ',';
+    text += "\"k" + std::to_string(i) + "\":{}";
+  }
+  text += "}";
+  const auto start = std::chrono::steady_clock::now();
+  const nlohmann::json j = parse_json_text(text, "wide.json");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(j.size() == 100000);
+  CHECK(j["k99999"].is_object());
+  CHECK(seconds < 10.0);  // linear: well under a second even on a busy machine
 }

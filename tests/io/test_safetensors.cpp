@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -397,6 +398,96 @@ TEST_CASE("malformed safetensors files are rejected with a FormatError naming th
     CHECK_THROWS_AS(read_safetensors(path), FormatError);
     CHECK_THROWS_WITH(read_safetensors(path), Contains(c.phrase) && Contains(path));
   }
+}
+
+TEST_CASE("safetensors headers: what nlohmann alone would let through is still rejected",
+          "[io][safetensors][malformed]") {
+  const std::vector<BadCase> cases = {
+      {"NUL byte in the padding", image(std::string(kGood) + std::string(" \0 x", 4), 8),
+       "expected no NUL bytes in the JSON header"},
+      {"NUL byte between tokens",
+       image(std::string(R"({"a":{"dtype":"F32",)") + std::string(1, '\0') +
+                 R"("shape":[2],"data_offsets":[0,8]}})", 8),
+       "expected no NUL bytes in the JSON header"},
+      {"duplicate metadata key",
+       image(R"({"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8),
+       "'__metadata__' entry 'k': expected each key once, got a duplicate key"},
+      {"duplicate key deep inside", image(R"({"a":{"dtype":"F32","shape":[{"x":1,"x":2}],"data_offsets":[0,8]}})", 8),
+       "got duplicate key 'x' in /a/shape/0"},
+      {"number beyond double", image(R"({"a":{"dtype":"F32","shape":[1e999],"data_offsets":[0,8]}})", 8),
+       "expected numbers within the range of double in the JSON header"},
+      {"missing closing brace", image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 8),
+       "expected ',' or '}' in the JSON header at byte 53"},
+      {"nesting one level too deep", image("{\"a\":" + std::string(64, '[') + std::string(64, ']') + "}", 0),
+       "nesting at most 64 deep"},
+      {"invalid UTF-8 in metadata",
+       image("{\"__metadata__\":{\"k\":\"\xc0\x80\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8),
+       "expected valid UTF-8"},
+  };
+  for (const auto& c : cases) {
+    INFO("case: " << c.name);
+    CHECK_THROWS_AS(parse_safetensors(c.bytes.data(), c.bytes.size(), "mem.safetensors"),
+                    FormatError);
+    CHECK_THROWS_WITH(parse_safetensors(c.bytes.data(), c.bytes.size(), "mem.safetensors"),
+                      Contains(c.phrase) && Contains("mem.safetensors"));
+  }
+  // 64 levels (the header object and 63 arrays) are still fine for the parser.
+  const auto deep = image("{\"a\":" + std::string(63, '[') + std::string(63, ']') + "}", 0);
+  CHECK_THROWS_WITH(parse_safetensors(deep.data(), deep.size(), "mem"),
+                    Contains("tensor 'a': expected an object with dtype, shape and data_offsets"));
+  // Whitespace other than spaces around and inside the header is legal JSON.
+  const auto spaced = image(" \t\n{ \"a\" :\r\n{\"dtype\":\"F32\",\"shape\":[ 2 ],\"data_offsets\":[0,8]} }\n", 8);
+  CHECK_THROWS_WITH(parse_safetensors(spaced.data(), spaced.size(), "mem"),
+                    Contains("expected the header to start with '{'"));
+  const auto trailing_ws = image(std::string(kGood) + " \t\r\n", 8);
+  CHECK(parse_safetensors(trailing_ws.data(), trailing_ws.size(), "mem").tensors.size() == 1);
+}
+
+TEST_CASE("safetensors header with many tensors parses in linear time", "[io][safetensors]") {
+  std::string header = "{";
+  const int n = 50000;
+  for (int i = 0; i < n; ++i) {
+    if (i) header += ',';
+    header += "\"t" + std::to_string(i) + "\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  }
+  header += "}";
+  const auto bytes = image(header, 4 * static_cast<std::size_t>(n));
+  const auto start = std::chrono::steady_clock::now();
+  const SafetensorsFile f = parse_safetensors(bytes.data(), bytes.size(), "many");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(f.tensors.size() == static_cast<std::size_t>(n));
+  // image() fills data byte j with j mod 256.
+  const unsigned char expected[4] = {static_cast<unsigned char>(4 * 12345),
+                                     static_cast<unsigned char>(4 * 12345 + 1),
+                                     static_cast<unsigned char>(4 * 12345 + 2),
+                                     static_cast<unsigned char>(4 * 12345 + 3)};
+  CHECK(std::memcmp(f.tensors.at("t12345").raw(), expected, 4) == 0);
+  CHECK(seconds < 10.0);  // a quadratic parser would take minutes here
+}
+
+TEST_CASE("safetensors writer rejects names it could not store as UTF-8", "[io][safetensors]") {
+  StateDict bad_name;
+  bad_name.insert("w\xff", Tensor(DType::F32, {1}));
+  CHECK_THROWS_AS(serialize_safetensors(bad_name), ArgumentError);
+  CHECK_THROWS_WITH(serialize_safetensors(bad_name),
+                    Contains("write_safetensors: expected tensor names and metadata in valid UTF-8"));
+  StateDict ok;
+  ok.insert("w", Tensor(DType::F32, {1}));
+  CHECK_THROWS_AS(serialize_safetensors(ok, {{"note", "\xe2\x28\xa1"}}), ArgumentError);
+  // The exact bytes of a small header: sorted keys, compact, metadata first, space padding.
+  StateDict two;
+  two.insert("b", Tensor(DType::F32, {1}));
+  two.insert("B", Tensor(DType::F64, {}));
+  const auto bytes = serialize_safetensors(two, {{"format", "pt"}});
+  std::uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const std::string header(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+  CHECK(header ==
+        R"({"__metadata__":{"format":"pt"},"B":{"dtype":"F64","shape":[],"data_offsets":[0,8]},)"
+        R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})"
+        "      ");  // 138 + 6 = 144 bytes
 }
 
 TEST_CASE("every truncation and single-byte corruption of a file fails cleanly",

@@ -19,10 +19,15 @@
 // size before anything is allocated, so a forged header cannot trigger a huge allocation or
 // an out-of-bounds read. F16 and BF16 tensors are widened to F32 unless asked otherwise.
 //
-// The header is parsed by a small JSON reader of our own rather than nlohmann-json: it keeps
-// this header dependency-free and, unlike a DOM library, it sees duplicate keys.
+// The header's JSON goes through nlohmann-json via parse_json_text (io/json_config.hpp), which
+// also rejects what nlohmann alone accepts but the reference implementation does not: duplicate
+// keys and text after a NUL byte. Nesting is capped at 64 levels (a real header has 3).
+// The writer builds its header with nlohmann too.
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +40,7 @@
 #include <vector>
 
 #include "tokenmix/core/error.hpp"
+#include "tokenmix/io/json_config.hpp"
 #include "tokenmix/io/state_dict.hpp"
 #include "tokenmix/io/tensor.hpp"
 
@@ -61,327 +67,58 @@ namespace detail {
 // The HF reference implementation's limit; a real header is kilobytes.
 constexpr std::uint64_t kSafetensorsMaxHeader = 100u * 1000u * 1000u;
 
-// Minimal strict JSON DOM: objects keep members in file order (duplicates stay visible),
-// numbers keep their source text so integer checks can be exact.
-struct JsonValue {
-  enum class Kind { null, boolean, number, string, array, object };
-  Kind kind = Kind::null;
-  bool boolean = false;
-  std::string text;  // string contents or number token
-  std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
+// Nesting the header may have: a real one is 3 deep (header, tensor entry, shape).
+constexpr std::size_t kSafetensorsMaxDepth = 64;
 
-  const char* kind_name() const {
-    switch (kind) {
-      case Kind::null: return "null";
-      case Kind::boolean: return "a boolean";
-      case Kind::number: return "a number";
-      case Kind::string: return "a string";
-      case Kind::array: return "an array";
-      case Kind::object: return "an object";
-    }
-    return "?";
+// A JSON value's kind for messages ("got an array").
+inline const char* json_kind(const nlohmann::json& v) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::null: return "null";
+    case nlohmann::json::value_t::boolean: return "a boolean";
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float: return "a number";
+    case nlohmann::json::value_t::string: return "a string";
+    case nlohmann::json::value_t::array: return "an array";
+    case nlohmann::json::value_t::object: return "an object";
+    default: return "binary data";
   }
-};
-
-class JsonParser {
- public:
-  JsonParser(const char* data, std::size_t size, std::string where)
-      : p_(data), begin_(data), end_(data + size), where_(std::move(where)) {}
-
-  JsonValue parse_document() {
-    skip_ws();
-    JsonValue v = parse_value(0);
-    skip_ws();
-    if (p_ != end_) error("end of the header", describe_here());
-    return v;
-  }
-
- private:
-  static constexpr int kMaxDepth = 64;
-
-  [[noreturn]] void error(const std::string& expected, const std::string& got) const {
-    fail<FormatError>(where_, ": expected ", expected, " in the JSON header at byte ",
-                      static_cast<std::size_t>(p_ - begin_), ", got ", got);
-  }
-  std::string describe_here() const {
-    if (p_ >= end_) return "end of header";
-    const unsigned char c = static_cast<unsigned char>(*p_);
-    if (c >= 0x20 && c < 0x7f) return std::string("'") + static_cast<char>(c) + "'";
-    return concat("byte 0x", std::hex, static_cast<unsigned>(c));
-  }
-
-  void skip_ws() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-
-  bool consume_literal(const char* lit) {
-    const std::size_t n = std::strlen(lit);
-    if (static_cast<std::size_t>(end_ - p_) >= n && std::memcmp(p_, lit, n) == 0) {
-      p_ += n;
-      return true;
-    }
-    return false;
-  }
-
-  JsonValue parse_value(int depth) {
-    if (depth > kMaxDepth) error("nesting at most 64 deep", "deeper nesting");
-    if (p_ >= end_) error("a value", "end of header");
-    JsonValue v;
-    switch (*p_) {
-      case '{': parse_object(v, depth); break;
-      case '[': parse_array(v, depth); break;
-      case '"':
-        v.kind = JsonValue::Kind::string;
-        v.text = parse_string();
-        break;
-      case 't':
-      case 'f':
-      case 'n':
-        if (consume_literal("true")) {
-          v.kind = JsonValue::Kind::boolean;
-          v.boolean = true;
-        } else if (consume_literal("false")) {
-          v.kind = JsonValue::Kind::boolean;
-        } else if (consume_literal("null")) {
-          v.kind = JsonValue::Kind::null;
-        } else {
-          error("a value", describe_here());
-        }
-        break;
-      default:
-        if (*p_ == '-' || (*p_ >= '0' && *p_ <= '9')) {
-          v.kind = JsonValue::Kind::number;
-          v.text = parse_number();
-        } else {
-          error("a value", describe_here());
-        }
-    }
-    return v;
-  }
-
-  void parse_object(JsonValue& v, int depth) {
-    v.kind = JsonValue::Kind::object;
-    ++p_;  // '{'
-    skip_ws();
-    if (p_ < end_ && *p_ == '}') {
-      ++p_;
-      return;
-    }
-    for (;;) {
-      skip_ws();
-      if (p_ >= end_ || *p_ != '"') error("a member name string", describe_here());
-      std::string key = parse_string();
-      skip_ws();
-      if (p_ >= end_ || *p_ != ':') error("':'", describe_here());
-      ++p_;
-      skip_ws();
-      JsonValue member = parse_value(depth + 1);
-      v.members.emplace_back(std::move(key), std::move(member));
-      skip_ws();
-      if (p_ < end_ && *p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (p_ < end_ && *p_ == '}') {
-        ++p_;
-        return;
-      }
-      error("',' or '}'", describe_here());
-    }
-  }
-
-  void parse_array(JsonValue& v, int depth) {
-    v.kind = JsonValue::Kind::array;
-    ++p_;  // '['
-    skip_ws();
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      return;
-    }
-    for (;;) {
-      skip_ws();
-      v.items.push_back(parse_value(depth + 1));
-      skip_ws();
-      if (p_ < end_ && *p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (p_ < end_ && *p_ == ']') {
-        ++p_;
-        return;
-      }
-      error("',' or ']'", describe_here());
-    }
-  }
-
-  std::string parse_number() {
-    const char* start = p_;
-    if (*p_ == '-') ++p_;
-    if (p_ >= end_ || !(*p_ >= '0' && *p_ <= '9')) error("a digit", describe_here());
-    if (*p_ == '0') {
-      ++p_;
-    } else {
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && *p_ == '.') {
-      ++p_;
-      if (p_ >= end_ || !(*p_ >= '0' && *p_ <= '9')) error("a digit after '.'", describe_here());
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
-      ++p_;
-      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
-      if (p_ >= end_ || !(*p_ >= '0' && *p_ <= '9')) error("an exponent digit", describe_here());
-      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    }
-    return std::string(start, p_);
-  }
-
-  unsigned hex4() {
-    if (end_ - p_ < 4) error("4 hex digits after \\u", "end of header");
-    unsigned v = 0;
-    for (int i = 0; i < 4; ++i, ++p_) {
-      const char c = *p_;
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else error("a hex digit in \\u escape", describe_here());
-    }
-    return v;
-  }
-
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xc0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xe0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-      out += static_cast<char>(0xf0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-      out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-  }
-
-  // Length of the valid UTF-8 sequence at p_, or 0 (overlongs and surrogates are invalid).
-  std::size_t utf8_length() const {
-    const auto* s = reinterpret_cast<const unsigned char*>(p_);
-    const std::size_t left = static_cast<std::size_t>(end_ - p_);
-    const unsigned c = s[0];
-    std::size_t n;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-      n = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      n = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    } else {
-      return 0;
-    }
-    if (left < n) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (std::size_t i = 2; i < n; ++i)
-      if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return n;
-  }
-
-  std::string parse_string() {
-    ++p_;  // opening quote
-    std::string out;
-    for (;;) {
-      if (p_ >= end_) error("a closing '\"'", "end of header");
-      const char c = *p_;
-      if (c == '"') {
-        ++p_;
-        return out;
-      }
-      if (static_cast<unsigned char>(c) < 0x20)
-        error("no raw control characters in strings", describe_here());
-      if (c == '\\') {
-        ++p_;
-        if (p_ >= end_) error("an escape character", "end of header");
-        const char e = *p_++;
-        switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
-          case 'u': {
-            unsigned cp = hex4();
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-              if (!(end_ - p_ >= 2 && p_[0] == '\\' && p_[1] == 'u'))
-                error("a low surrogate after a high surrogate", describe_here());
-              p_ += 2;
-              const unsigned low = hex4();
-              if (low < 0xdc00 || low > 0xdfff) error("a low surrogate", "another code unit");
-              cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-              error("a high surrogate first", "a lone low surrogate");
-            }
-            append_utf8(out, cp);
-            break;
-          }
-          default:
-            --p_;
-            error("a valid escape", describe_here());
-        }
-        continue;
-      }
-      const std::size_t n = utf8_length();
-      if (n == 0) error("valid UTF-8", describe_here());
-      out.append(p_, n);
-      p_ += n;
-    }
-  }
-
-  const char* p_;
-  const char* begin_;
-  const char* end_;
-  std::string where_;
-};
-
-// Text of a JSON string literal for `s` (UTF-8 passes through; controls are escaped).
-inline void append_json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
 }
+
+// A number as its JSON text, anything else by kind.
+inline std::string json_got(const nlohmann::json& v) {
+  return v.is_number() ? v.dump() : std::string(json_kind(v));
+}
+
+// What the header should have held where nlohmann found a syntax error, keyed by a phrase of
+// nlohmann's description (which becomes the "got" part). Order matters: a trailing token is
+// also an "invalid literal", and a bad string in a key also says "expected string literal".
+// Wording nlohmann does not use (any more) falls back to "valid JSON".
+inline const char* safetensors_json_expectation(const std::string& detail) {
+  static const std::pair<const char*, const char*> table[] = {
+      {"; expected end of input", "end of the header"},
+      {"ill-formed UTF-8", "valid UTF-8"},
+      {"missing closing quote", "a closing '\"'"},
+      {"surrogate U+DC00..U+DFFF must follow", "no lone low surrogate"},
+      {"must be followed by U+DC00..U+DFFF", "a low surrogate after a high surrogate"},
+      {"control character", "no raw control characters in strings"},
+      {"forbidden character after backslash", "a valid escape"},
+      {"must be followed by 4 hex digits", "4 hex digits after \\u"},
+      {"NUL byte", "no NUL bytes"},
+      {"number overflow", "numbers within the range of double"},
+      {"invalid number", "a well-formed number"},
+      {"invalid literal", "a value"},
+      {"expected '[', '{', or a literal", "a value"},
+      {"expected string literal", "a member name string"},
+      {"expected ':'", "':'"},
+      {"expected '}'", "',' or '}'"},
+      {"expected ']'", "',' or ']'"},
+  };
+  for (const auto& e : table)
+    if (detail.find(e.first) != std::string::npos) return e.second;
+  return "valid JSON";
+}
+
 
 inline bool safetensors_dtype_from_name(const std::string& name, DType& out) {
   static const std::pair<const char*, DType> table[] = {
@@ -395,16 +132,12 @@ inline bool safetensors_dtype_from_name(const std::string& name, DType& out) {
   return false;
 }
 
-// A JSON number token as a non-negative integer that fits in `limit`, or false.
-inline bool json_to_u64(const JsonValue& v, std::uint64_t limit, std::uint64_t& out) {
-  if (v.kind != JsonValue::Kind::number || v.text.empty() || v.text[0] == '-') return false;
-  std::uint64_t value = 0;
-  for (const char c : v.text) {
-    if (c < '0' || c > '9') return false;  // fraction or exponent: not an integer
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (value > (limit - digit) / 10) return false;
-    value = value * 10 + digit;
-  }
+// A JSON value as a non-negative integer that fits in `limit`, or false. (Fractions,
+// exponents and integers beyond 64 bits are floats to nlohmann: all rejected.)
+inline bool json_to_u64(const nlohmann::json& v, std::uint64_t limit, std::uint64_t& out) {
+  if (!v.is_number_unsigned()) return false;
+  const auto value = v.get<std::uint64_t>();
+  if (value > limit) return false;
   out = value;
   return true;
 }
@@ -435,91 +168,74 @@ struct SafetensorsHeader {
   std::map<std::string, std::string> metadata;
 };
 
-// Validates a parsed header against a data region of `data_size` bytes.
-inline SafetensorsHeader validate_safetensors_header(const JsonValue& root,
+// Validates a parsed header against a data region of `data_size` bytes. (Duplicate keys were
+// rejected while parsing: nlohmann's objects could not hold them.)
+inline SafetensorsHeader validate_safetensors_header(const nlohmann::json& root,
                                                      std::uint64_t data_size,
                                                      const std::string& file) {
-  if (root.kind != JsonValue::Kind::object)
+  if (!root.is_object())
     fail<FormatError>(file, ": expected the safetensors header to be a JSON object, got ",
-                      root.kind_name());
+                      json_kind(root));
   SafetensorsHeader header;
-  std::map<std::string, int> seen;
-  for (const auto& member : root.members) {
-    const std::string& key = member.first;
-    const JsonValue& value = member.second;
-    if (++seen[key] > 1)
-      fail<FormatError>(file, ": tensor '", key,
-                        "': expected each key once in the header, got a duplicate key");
+  for (const auto& member : root.items()) {
+    const std::string& key = member.key();
+    const nlohmann::json& value = member.value();
     if (key == "__metadata__") {
-      if (value.kind != JsonValue::Kind::object)
+      if (!value.is_object())
         fail<FormatError>(file, ": '__metadata__': expected an object of strings, got ",
-                          value.kind_name());
-      for (const auto& m : value.members) {
-        if (m.second.kind != JsonValue::Kind::string)
-          fail<FormatError>(file, ": '__metadata__' entry '", m.first,
-                            "': expected a string value, got ", m.second.kind_name());
-        if (!header.metadata.emplace(m.first, m.second.text).second)
-          fail<FormatError>(file, ": '__metadata__' entry '", m.first,
-                            "': expected each key once, got a duplicate key");
+                          json_kind(value));
+      for (const auto& m : value.items()) {
+        if (!m.value().is_string())
+          fail<FormatError>(file, ": '__metadata__' entry '", m.key(),
+                            "': expected a string value, got ", json_kind(m.value()));
+        header.metadata.emplace(m.key(), m.value().get<std::string>());
       }
       continue;
     }
     auto bad = [&](const std::string& expected, const std::string& got) {
       fail<FormatError>(file, ": tensor '", key, "': expected ", expected, ", got ", got);
     };
-    if (value.kind != JsonValue::Kind::object)
-      bad("an object with dtype, shape and data_offsets", value.kind_name());
-    const JsonValue* dtype = nullptr;
-    const JsonValue* shape = nullptr;
-    const JsonValue* offsets = nullptr;
-    for (const auto& f : value.members) {
-      const JsonValue** slot = f.first == "dtype"          ? &dtype
-                               : f.first == "shape"        ? &shape
-                               : f.first == "data_offsets" ? &offsets
-                                                           : nullptr;
-      if (!slot) bad("only the fields dtype, shape and data_offsets", "field '" + f.first + "'");
-      if (*slot) bad("field '" + f.first + "' once", "it twice");
-      *slot = &f.second;
-    }
-    if (!dtype) bad("a 'dtype' field", "none");
-    if (!shape) bad("a 'shape' field", "none");
-    if (!offsets) bad("a 'data_offsets' field", "none");
+    if (!value.is_object()) bad("an object with dtype, shape and data_offsets", json_kind(value));
+    for (const auto& f : value.items())
+      if (f.key() != "dtype" && f.key() != "shape" && f.key() != "data_offsets")
+        bad("only the fields dtype, shape and data_offsets", "field '" + f.key() + "'");
+    const auto dtype = value.find("dtype");
+    const auto shape = value.find("shape");
+    const auto offsets = value.find("data_offsets");
+    if (dtype == value.end()) bad("a 'dtype' field", "none");
+    if (shape == value.end()) bad("a 'shape' field", "none");
+    if (offsets == value.end()) bad("a 'data_offsets' field", "none");
 
     SafetensorsEntry e;
     e.key = key;
-    if (dtype->kind != JsonValue::Kind::string) bad("dtype as a string", dtype->kind_name());
-    if (!safetensors_dtype_from_name(dtype->text, e.dtype))
-      bad("dtype one of F32, F64, F16, BF16, I64, I32", "'" + dtype->text + "'");
+    if (!dtype->is_string()) bad("dtype as a string", json_kind(*dtype));
+    const std::string& dtype_text = dtype->get_ref<const std::string&>();
+    if (!safetensors_dtype_from_name(dtype_text, e.dtype))
+      bad("dtype one of F32, F64, F16, BF16, I64, I32", "'" + dtype_text + "'");
 
-    if (shape->kind != JsonValue::Kind::array) bad("shape as an array", shape->kind_name());
+    if (!shape->is_array()) bad("shape as an array", json_kind(*shape));
     // Like the reference implementation, a product that overflows is rejected even if a
     // later dimension is zero.
     const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     std::uint64_t numel = 1;
-    for (const auto& d : shape->items) {
+    for (const auto& d : *shape) {
       std::uint64_t dim = 0;
-      if (!json_to_u64(d, limit, dim))
-        bad("shape of non-negative integers below 2^63",
-            d.kind == JsonValue::Kind::number ? d.text : std::string(d.kind_name()));
+      if (!json_to_u64(d, limit, dim)) bad("shape of non-negative integers below 2^63", json_got(d));
       e.shape.push_back(static_cast<std::int64_t>(dim));
       if (dim != 0 && numel > limit / dim)
         bad("a shape whose element count fits in 64 bits", shape_string(e.shape) + "...");
       numel *= dim;
     }
 
-    if (offsets->kind != JsonValue::Kind::array || offsets->items.size() != 2)
+    if (!offsets->is_array() || offsets->size() != 2)
       bad("data_offsets as an array [begin, end]",
-          offsets->kind == JsonValue::Kind::array
-              ? concat("an array of ", offsets->items.size(), " values")
-              : std::string(offsets->kind_name()));
-    if (!json_to_u64(offsets->items[0], std::numeric_limits<std::uint64_t>::max(), e.begin) ||
-        !json_to_u64(offsets->items[1], std::numeric_limits<std::uint64_t>::max(), e.end))
-      bad("data_offsets of non-negative integers",
-          concat(offsets->items[0].kind == JsonValue::Kind::number ? offsets->items[0].text
-                                                                   : offsets->items[0].kind_name(),
-                 ", ",
-                 offsets->items[1].kind == JsonValue::Kind::number ? offsets->items[1].text
-                                                                   : offsets->items[1].kind_name()));
+          offsets->is_array() ? concat("an array of ", offsets->size(), " values")
+                              : std::string(json_kind(*offsets)));
+    const nlohmann::json& first = (*offsets)[0];
+    const nlohmann::json& last = (*offsets)[1];
+    if (!json_to_u64(first, std::numeric_limits<std::uint64_t>::max(), e.begin) ||
+        !json_to_u64(last, std::numeric_limits<std::uint64_t>::max(), e.end))
+      bad("data_offsets of non-negative integers", concat(json_got(first), ", ", json_got(last)));
     if (e.end < e.begin) bad("data_offsets begin <= end", concat("[", e.begin, ", ", e.end, "]"));
     if (e.end > data_size)
       bad(concat("data_offsets within the data region of ", data_size, " bytes"),
@@ -584,7 +300,28 @@ inline SafetensorsHeader parse_safetensors_header(const char* header_text, std::
   if (header_text[0] != '{')
     fail<FormatError>(name, ": expected the header to start with '{', got byte 0x", std::hex,
                       static_cast<unsigned>(static_cast<unsigned char>(header_text[0])));
-  const JsonValue root = JsonParser(header_text, static_cast<std::size_t>(n), name).parse_document();
+  nlohmann::json root;
+  JsonParseOptions options;
+  options.max_depth = kSafetensorsMaxDepth;
+  try {
+    root = parse_json_text(header_text, static_cast<std::size_t>(n), name, options);
+  } catch (const JsonParseError& e) {
+    fail<FormatError>(name, ": expected ", safetensors_json_expectation(e.detail()),
+                      " in the JSON header at byte ", e.byte(), ", got ", e.detail());
+  } catch (const JsonDuplicateKeyError& e) {
+    // The same wording as every other problem with a tensor entry or the metadata.
+    const auto& path = e.path();
+    if (path.empty())
+      fail<FormatError>(name, ": tensor '", e.key(),
+                        "': expected each key once in the header, got a duplicate key");
+    if (path.size() == 1 && path[0] == "__metadata__")
+      fail<FormatError>(name, ": '__metadata__' entry '", e.key(),
+                        "': expected each key once, got a duplicate key");
+    if (path.size() == 1)
+      fail<FormatError>(name, ": tensor '", path[0], "': expected field '", e.key(),
+                        "' once, got it twice");
+    throw;  // deeper down, where no valid header has objects: the generic message will do
+  }
   return validate_safetensors_header(root, file_size - 8 - n, name);
 }
 
@@ -712,37 +449,28 @@ inline SafetensorsLayout safetensors_layout(const StateDict& dict,
   std::map<std::string, const Item*> by_name;
   for (const auto& it : order) by_name[*it.key] = &it;
 
-  std::string& json = layout.header;
-  json = "{";
-  bool first = true;
+  // ordered_json keeps "__metadata__" first, as the HF writer does, whatever the tensor
+  // names sort like; both maps are already in key order.
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
-    json += "\"__metadata__\":{";
-    for (const auto& kv : metadata) {
-      if (!first) json += ',';
-      first = false;
-      append_json_string(json, kv.first);
-      json += ':';
-      append_json_string(json, kv.second);
-    }
-    json += '}';
-    first = false;
+    nlohmann::ordered_json& meta = json["__metadata__"] = nlohmann::ordered_json::object();
+    for (const auto& kv : metadata) meta[kv.first] = kv.second;
   }
   for (const auto& kv : by_name) {
     const Item& it = *kv.second;
-    if (!first) json += ',';
-    first = false;
-    append_json_string(json, kv.first);
-    json += ":{\"dtype\":\"";
-    json += dtype_name(it.tensor->dtype());
-    json += "\",\"shape\":[";
-    for (std::size_t i = 0; i < it.tensor->shape().size(); ++i) {
-      if (i) json += ',';
-      json += std::to_string(it.tensor->shape()[i]);
-    }
-    json += "],\"data_offsets\":[" + std::to_string(it.begin) + "," + std::to_string(it.end) + "]}";
+    nlohmann::ordered_json& entry = json[kv.first] = nlohmann::ordered_json::object();
+    entry["dtype"] = dtype_name(it.tensor->dtype());
+    entry["shape"] = it.tensor->shape();
+    entry["data_offsets"] = {it.begin, it.end};
   }
-  json += '}';
-  json.append((8 - json.size() % 8) % 8, ' ');
+  try {
+    layout.header = json.dump();
+  } catch (const nlohmann::json::type_error& e) {
+    // Names and metadata are copied into the header as they are; readers require UTF-8.
+    fail<ArgumentError>("write_safetensors: expected tensor names and metadata in valid UTF-8, "
+                        "got ", e.what());
+  }
+  layout.header.append((8 - layout.header.size() % 8) % 8, ' ');
   return layout;
 }
 
