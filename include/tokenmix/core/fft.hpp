@@ -134,13 +134,13 @@ inline int lane_slot(int w) {
 template <class T>
 const FourStep<T>* four_step(const Plan<T>& plan, int w) {
   if (w < 2 || plan.bluestein() || plan.n % (static_cast<Index>(w) * w) != 0) return nullptr;
-  // single_scratch() assumes a direct sub-transform of n/w.
-  if (prefer_bluestein(plan.n / w)) return nullptr;
   const int slot = lane_slot(w);
   std::call_once(plan.four_step_once[slot], [&] {
-    FourStep<T>& fs = plan.four_step[slot];
     const Index n = plan.n, m = n / w;
-    fs.m = m;
+    // single_scratch() assumes a direct sub-transform of n/w; otherwise leave m = 0
+    // (decided once here: the cost model is far too slow to run per call).
+    if (prefer_bluestein(m)) return;
+    FourStep<T>& fs = plan.four_step[slot];
     fs.sub_m = cached_plan<T>(m);
     fs.sub_w = cached_plan<T>(w);
     fs.twiddle.resize(2 * n);
@@ -151,8 +151,10 @@ const FourStep<T>* four_step(const Plan<T>& plan, int w) {
         fs.twiddle[k1 * 2 * w + j2] = static_cast<T>(re);
         fs.twiddle[k1 * 2 * w + w + j2] = static_cast<T>(im);
       }
+    fs.m = m;
   });
-  return &plan.four_step[slot];
+  const FourStep<T>& fs = plan.four_step[slot];
+  return fs.m > 0 ? &fs : nullptr;
 }
 
 inline constexpr int max_lanes = 16;
