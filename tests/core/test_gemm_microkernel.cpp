@@ -82,13 +82,15 @@ void check_tiles(const char* isa) {
           // A full tile read in place needs no masks: the kernel runs it as `packed`.
           K::tile(t, mode == detail::GemmB::in_place && nr == NR ? detail::GemmB::packed : mode);
           if (mode == detail::GemmB::pack) {
-            // The panels hold B, zero-padded over the tile's NR columns (the only ones later
-            // kernels read), and nothing is written past the panels.
+            // The panels hold B, zero-padded over the columns the tile's kernel covers (the
+            // only ones later kernels read: a tile of one vector or less runs a one-vector
+            // kernel), and nothing is written past the panels.
+            const Index covered = nr <= K::Vec::width ? Index(K::Vec::width) : NR;
             for (Index q = 0; q < panels; ++q)
               for (Index p = 0; p < k; ++p)
                 for (Index j = 0; j < PW; ++j) {
                   const Index col = q * PW + j;
-                  if (col >= NR) continue;
+                  if (col >= covered) continue;
                   const T want = col < nr ? logical[p * nr + col] : T(0);
                   REQUIRE(pack_store[q * k * PW + p * PW + j] == want);
                 }

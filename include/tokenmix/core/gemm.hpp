@@ -51,7 +51,7 @@ struct GemmBlocking {
   static constexpr Index KC = gemm_kc<T>;
   // Column unit of the N loops: tiles never straddle a packed panel boundary.
   static constexpr Index NU = NR > PW ? NR : PW;
-  static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 768 : 512, NU);
+  static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 512 : 512, NU);
   static constexpr Index MC = MR * (2048 / MR);
 
   static constexpr std::size_t l1d = 48 * 1024, l2 = 2 * 1024 * 1024;
@@ -92,17 +92,25 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   // Few A slivers would not repay packing B: read B in place when it is row-major.
   const bool direct_b = g.packed == nullptr && !g.trans_b && (i1 - i0) <= 4 * MR;
   const bool pack_b_here = g.packed == nullptr && !direct_b;
+  // Narrow C reuses each A sliver for only a few tiles, too few to repay packing it: read A
+  // in place then, unless its rows are a multiple of 4 KB apart (they would share L1 sets).
+  const bool direct_a = (j1 - j0) <= 4 * NR &&
+                        (g.trans_a || (g.lda * Index(sizeof(T))) % 4096 != 0);
   const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
   const Index kc_max = std::max<Index>(1, std::min(KC, k));
 
   ScratchFrame frame;
-  T* a_buf = frame.take<T>(static_cast<std::size_t>(std::min(MC, round_up_index(i1 - i0, MR)) * kc_max));
+  T* a_buf = direct_a ? nullptr
+                      : frame.take<T>(static_cast<std::size_t>(
+                            std::min(MC, round_up_index(i1 - i0, MR)) * kc_max));
   T* b_buf = pack_b_here ? frame.take<T>(static_cast<std::size_t>(
                                kc_max * round_up_index(std::min(NC, j1 - j0), PW)))
                          : nullptr;
   const Epilogue<T>& e = g.epilogue;
   GemmEpilogueTile<T> ep{};
   GemmTile<T> t{};
+  t.a_rs = g.trans_a ? 1 : g.lda;
+  t.a_ps = g.trans_a ? g.lda : 1;
   t.alpha = g.alpha;
   t.ldc = g.ldc;
 
@@ -118,7 +126,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
 
     for (Index ic = i0; ic < i1; ic += MC) {
       const Index mc = std::min(MC, i1 - ic);
-      for (Index ir = 0; ir < mc; ir += MR) {
+      for (Index ir = 0; ir < mc && !direct_a; ir += MR) {
         const Index row = ic + ir;
         const T* src = g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc;
         K::pack_a(g.trans_a, src, g.lda, std::min<Index>(MR, mc - ir), kc, a_buf + ir * kc);
@@ -152,7 +160,8 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
         t.b_pack_ps = kc * PW;
         for (Index ir = 0; ir < mc; ir += MR) {
           const Index row = ic + ir;
-          t.a = a_buf + ir * kc;
+          t.a = direct_a ? (g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc)
+                         : a_buf + ir * kc;
           t.mr = std::min<Index>(MR, mc - ir);
           const bool packing = fuse_pack && ir == 0;
           if (fuse_pack && ir == MR) {  // packed by now: read the panels from here on
@@ -179,7 +188,8 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
             }
             K::tile(t, packing ? GemmB::pack
                        : direct_b && t.nr < NR ? GemmB::in_place
-                                               : GemmB::packed);  // full in-place rows need no mask
+                                               : GemmB::packed,  // full rows need no mask
+                    direct_a);
           }
         }
       }

@@ -85,7 +85,8 @@ enum class GemmB { packed, in_place, pack };
 template <class T>
 struct GemmTile {
   Index k;
-  const T* a;                  // packed A sliver, k x MR
+  const T* a;                  // packed A sliver, k x MR (or A itself, see a_rs)
+  Index a_rs, a_ps;            // direct A: row stride and k stride
   const T* b;                  // B panels
   Index b_rs, b_ps, b_off;     // row stride, panel stride, first column inside the panel
   T* b_pack;                   // GemmB::pack: panels receiving B (same b_off)

@@ -29,7 +29,7 @@ inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
 // Rows of op(B) per k block (KC). Chosen so that an MR x KC sliver of packed A stays in L1d
 // (48 KB) while a KC x NC block of packed B stays in L2 (2 MB); see gemm_blocking.hpp.
 template <class T>
-inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 512 : 256;
+inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 384 : 256;
 
 // Element offset of op(B)(p, j) inside a packed buffer for k-block layout with `n` columns.
 template <class T>
