@@ -154,3 +154,23 @@ TEST_CASE("SelfAttention: warm forward allocates no scratch", "[layers][self_att
   layer.forward(x, 300, y);
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
+
+TEST_CASE("SelfAttention: scratch memory is O(n d), never an n x n score matrix",
+          "[layers][self_attention]") {
+  const Index n = 2048, d = 16;
+  SelfAttention<float> layer({d, 2, false});
+  layer.init_random(3);
+  Matrix<float> x(n, d), y(n, d);
+  Random(2).fill_normal(x, 0, 1);
+  std::size_t capacity = 0;
+  // A fresh thread has an empty arena, so its capacity afterwards is this call's peak.
+  std::thread([&] {
+    ScopedThreads single(1);
+    layer.forward(x, n, y);
+    capacity = detail::thread_scratch_arena().capacity();
+  }).join();
+  const std::size_t one_score_matrix = sizeof(float) * n * n;  // 16 MB
+  INFO("scratch bytes " << capacity);
+  CHECK(capacity < one_score_matrix / 8);
+  CHECK(y.array().isFinite().all());
+}
