@@ -27,6 +27,11 @@ def main():
     parser.add_argument("--filter", default="", help="regex on benchmark names")
     args = parser.parse_args()
 
+    # One thread everywhere: torch's intra-op pool and the BLAS's own pool (Debian's torch
+    # calls OpenBLAS, which otherwise starts a thread per core and bills their spinning to
+    # the process CPU time measured here).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     try:
         import torch
     except ImportError:
@@ -59,6 +64,12 @@ def main():
             add("ResMLPBlock", n, d, ref.ResBlock(d, n), torch.randn(1, n, d))
             add("GMLPBlock", n, d, ref.SpatialGatingBlock(d, 6 * d, n), torch.randn(1, n, d))
 
+    # How fast this torch's BLAS is: the same product as FeedForward 512x768's fc1. Ratios
+    # against torch mean little without it (Debian's torch may sit on a slow BLAS path).
+    a, w = torch.randn(512, 768), torch.randn(3072, 768)
+    cases.append(("layer/sgemm_calibration/torch/512x3072x768", torch.nn.Identity(), a,
+                  lambda m, x: x @ w.t()))
+
     pattern = re.compile(args.filter) if args.filter else None
     results = []
     with torch.no_grad():
@@ -85,7 +96,10 @@ def main():
                     "aggregate_name": agg, "repetitions": args.repetitions,
                     "iterations": iters, "real_time": value * 1e6, "cpu_time": value * 1e6,
                     "time_unit": "us"})
-            print(f"{name:45s} {median * 1e3:10.3f} ms (median of {args.repetitions})")
+            extra = ""
+            if name.startswith("layer/sgemm_calibration"):
+                extra = f"  ({2 * 512 * 3072 * 768 / median * 1e-9:.1f} GFLOP/s)"
+            print(f"{name:45s} {median * 1e3:10.3f} ms (median of {args.repetitions}){extra}")
 
     doc = {"context": {"library": "torch " + torch.__version__, "threads": 1,
                        "host_name": platform.node(), "timer": "process CPU time",
