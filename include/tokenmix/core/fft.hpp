@@ -165,8 +165,9 @@ Index single_scratch(const Plan<T>& plan) {
   if (plan.bluestein()) return 2 * plan.conv + single_scratch(*plan.sub);
   // Scalar lanes: two buffers of n complex values. Four-step (n = m*W): lane buffers of m,
   // 2m (sub-transform scratch), W and 2W elements of 2W scalars each.
+  // Each lane buffer may be followed by a gap of a few elements (see Engine::direct).
   const Index w = max_lanes;
-  return std::max<Index>(4 * plan.n, 6 * plan.n + 6 * w * w);
+  return std::max<Index>(4 * plan.n, 6 * plan.n + 6 * w * w) + 16 * 2 * w;
 }
 
 template <class T>
@@ -281,17 +282,18 @@ struct Algorithms {
     using VW = typename OW::V;
     const Index m = fs.m;
     T* a = scratch;
-    T* rest = a + m * ew;
+    T* rest = a + (m + 3) * ew;
     // Inverse = forward with real and imaginary parts swapped on the way in and out.
     T* re_in = inverse ? a + w : a;
     const Index im_in = inverse ? -w : w;
     for (Index j = 0; j < m; ++j) EW::st(re_in + j * ew, im_in, EW::load_interleaved(in + j * ew));
     Ent<T, w>::direct(*fs.sub_m, a, ew, w, a, ew, w, rest);
-    T* e = rest;
-    T* rest2 = e + w * ew;
+    T* e = rest + (Engine<OW>::scratch_elements(*fs.sub_m) + 3) * ew;
+    T* rest2 = e + (w + 3) * ew;
     const T* tw = fs.twiddle.data();
     for (Index b = 0; b < m; b += w) {
       VW re[w], im[w];
+      TOKENMIX_FFT_UNROLL
       for (int t = 0; t < w; ++t) {
         const CW v = EW::mul(EW::ld(a + (b + t) * ew, w), EW::ld(tw + (b + t) * ew, w));
         re[t] = v.re;
@@ -299,8 +301,10 @@ struct Algorithms {
       }
       EW::transpose(re);
       EW::transpose(im);
+      TOKENMIX_FFT_UNROLL
       for (int t = 0; t < w; ++t) EW::st(e + t * ew, w, CW{re[t], im[t]});
       Ent<T, w>::direct(*fs.sub_w, e, ew, w, e, ew, w, rest2);
+      TOKENMIX_FFT_UNROLL
       for (int k2 = 0; k2 < w; ++k2) {
         CW v = EW::ld(e + k2 * ew, w);
         if (inverse) v = CW{v.im, v.re};
@@ -399,12 +403,15 @@ struct Algorithms {
         Index c = 0;
         for (; c + W <= d; c += W) {
           V blk[W];
+          TOKENMIX_FFT_UNROLL
           for (int t = 0; t < W; ++t)
             blk[t] = (full || r0 + t < n) ? O::load(x + (r0 + t) * xs + c) : V{};
           En::transpose(blk);
+          TOKENMIX_FFT_UNROLL
           for (int u = 0; u < W; ++u) O::store(l + (c + u) * E + off, blk[u]);
         }
         for (; c < d; ++c)
+          TOKENMIX_FFT_UNROLL
           for (int t = 0; t < W; ++t)
             l[c * E + off + t] = (r0 + t < n) ? x[(r0 + t) * xs + c] : T(0);
       }
@@ -424,12 +431,14 @@ struct Algorithms {
         const Index r0 = g0 + part * W;
         for (Index c = 0; c < dhp; c += W) {
           V re[W], im[W];
+          TOKENMIX_FFT_UNROLL
           for (int u = 0; u < W; ++u) {
             re[u] = O::load(tp + (c + u) * E);
             im[u] = O::load(tp + (c + u) * E + W);
           }
           En::transpose(re);
           En::transpose(im);
+          TOKENMIX_FFT_UNROLL
           for (int t = 0; t < W; ++t) {
             if (!full && r0 + t >= n) break;
             O::store(bre + (r0 + t) * bs + c, re[t]);
