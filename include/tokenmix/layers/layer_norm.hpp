@@ -12,6 +12,7 @@
 
 #include "tokenmix/core/error.hpp"
 #include "tokenmix/core/isa.hpp"
+#include "tokenmix/core/simd_reduce.hpp"
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/io/state_dict.hpp"
@@ -64,7 +65,7 @@ TOKENMIX_TARGET_AVX512 inline void layer_norm_rows_avx512(Index rows, const floa
     }
     for (; j < full; j += 16) s0 = _mm512_add_ps(s0, _mm512_sub_ps(_mm512_loadu_ps(xr + j), x0));
     if (tail) s1 = _mm512_add_ps(s1, _mm512_maskz_sub_ps(tail, _mm512_maskz_loadu_ps(tail, xr + full), x0));
-    const float delta = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) /
+    const float delta = detail::reduce_add(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) /
                         static_cast<float>(d);
     // Shift by x0 + delta in two steps so the centred value is (x - x0) - delta exactly as
     // in the scalar version.
@@ -89,7 +90,7 @@ TOKENMIX_TARGET_AVX512 inline void layer_norm_rows_avx512(Index rows, const floa
           _mm512_maskz_sub_ps(tail, _mm512_sub_ps(_mm512_maskz_loadu_ps(tail, xr + full), x0), dv);
       s1 = _mm512_fmadd_ps(c, c, s1);
     }
-    const float var = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) /
+    const float var = detail::reduce_add(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) /
                       static_cast<float>(d);
     const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(var + eps));
     for (j = 0; j < full; j += 16) {

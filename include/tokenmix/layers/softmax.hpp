@@ -20,6 +20,7 @@
 
 #include "tokenmix/core/error.hpp"
 #include "tokenmix/core/isa.hpp"
+#include "tokenmix/core/simd_reduce.hpp"
 #include "tokenmix/core/tensor.hpp"
 
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
@@ -123,7 +124,7 @@ TOKENMIX_TARGET_AVX512 inline float exp_shift_sum_avx512(float* x, Index n, floa
     _mm512_mask_storeu_ps(x + i, m, e);
     acc0 = _mm512_add_ps(acc0, _mm512_maskz_mov_ps(m, e));
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+  return detail::reduce_add(_mm512_add_ps(acc0, acc1));
 }
 
 TOKENMIX_TARGET_AVX512 inline double exp_shift_sum_avx512(double* x, Index n, double shift) {
@@ -145,7 +146,7 @@ TOKENMIX_TARGET_AVX512 inline double exp_shift_sum_avx512(double* x, Index n, do
     _mm512_mask_storeu_pd(x + i, m, e);
     acc0 = _mm512_add_pd(acc0, _mm512_maskz_mov_pd(m, e));
   }
-  return _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
+  return detail::reduce_add(_mm512_add_pd(acc0, acc1));
 }
 
 // Max that lets NaN through (the scalar tail and the final reduction re-check with isnan).
@@ -158,8 +159,8 @@ TOKENMIX_TARGET_AVX512 inline float max_avx512(const float* x, Index n) {
     m = _mm512_max_ps(m, v);
     nan_seen = _mm512_add_ps(nan_seen, _mm512_sub_ps(v, v));  // 0 unless v is NaN or inf
   }
-  float best = _mm512_reduce_max_ps(m);
-  float probe = _mm512_reduce_add_ps(nan_seen);
+  float best = detail::reduce_max(m);
+  float probe = detail::reduce_add(nan_seen);
   for (; i < n; ++i) {
     best = x[i] > best ? x[i] : best;
     probe += x[i] - x[i];
@@ -181,8 +182,8 @@ TOKENMIX_TARGET_AVX512 inline double max_avx512(const double* x, Index n) {
     m = _mm512_max_pd(m, v);
     nan_seen = _mm512_add_pd(nan_seen, _mm512_sub_pd(v, v));
   }
-  double best = _mm512_reduce_max_pd(m);
-  double probe = _mm512_reduce_add_pd(nan_seen);
+  double best = detail::reduce_max(m);
+  double probe = detail::reduce_add(nan_seen);
   for (; i < n; ++i) {
     best = x[i] > best ? x[i] : best;
     probe += x[i] - x[i];
