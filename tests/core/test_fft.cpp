@@ -272,7 +272,7 @@ TEMPLATE_TEST_CASE("fft2_real_part equals Re(fft2(x)) from a direct 2D DFT", "[c
   }
 }
 
-TEST_CASE("FFT plans are cached, shared and usable from many threads at once", "[core][fft]") {
+TEST_CASE("FFT plans are cached, shared and usable from many threads at once", "[core][fft][threads]") {
   ComplexFft<float> a(1000), b(1000);
   CHECK(a.size() == 1000);
   CHECK_FALSE(a.uses_bluestein());

@@ -288,7 +288,7 @@ TEMPLATE_TEST_CASE("gemm activations are accurate to ~1e-6 (float) / 1e-12 (doub
 }
 
 TEMPLATE_TEST_CASE("gemm is bit-identical across thread counts and concurrent callers",
-                   "[core][gemm]", float, double) {
+                   "[core][gemm][threads]", float, double) {
   using T = TestType;
   Problem<T> p(Trans::N, Trans::T, 190, 530, 420, 9);
   const std::vector<T> c_old = p.c_store;

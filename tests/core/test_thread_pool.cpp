@@ -45,7 +45,7 @@ TEST_CASE("parallel_for uses idle workers and the caller", "[core][thread_pool]"
   CHECK(seen_other.load() == 1);
 }
 
-TEST_CASE("nested parallel_for inside a task completes without deadlock", "[core][thread_pool]") {
+TEST_CASE("nested parallel_for inside a task completes without deadlock", "[core][thread_pool][threads]") {
   ThreadPool pool(2);
   std::atomic<long> total{0};
   pool.parallel_for(8, 3, [&](Index i) {
@@ -54,7 +54,7 @@ TEST_CASE("nested parallel_for inside a task completes without deadlock", "[core
   CHECK(total.load() == 127 * 128 / 2);
 }
 
-TEST_CASE("many user threads share the pool safely", "[core][thread_pool]") {
+TEST_CASE("many user threads share the pool safely", "[core][thread_pool][threads]") {
   ThreadPool pool(2);
   std::vector<std::thread> users;
   std::vector<long> sums(6, 0);

@@ -40,7 +40,7 @@ TEST_CASE("Affine keeps timm's [1, 1, D] parameter shape", "[layers][affine]") {
   check_key_error_mentions([&] { copy.load(flat, "norm1."); }, "norm1.alpha");
 }
 
-TEST_CASE("Affine errors, identity init, thread safety", "[layers][affine]") {
+TEST_CASE("Affine errors, identity init, thread safety", "[layers][affine][threads]") {
   Affine<double> aff(5);
   Matrix<double> x(3, 5);
   Random rng(1);

@@ -146,7 +146,7 @@ TEMPLATE_TEST_CASE("attention with logits of magnitude 1e4 stays finite and exac
 }
 
 TEMPLATE_TEST_CASE("attention_heads splits heads and query blocks over threads deterministically",
-                   "[layers][attention_kernel]", float, double) {
+                   "[layers][attention_kernel][threads]", float, double) {
   using T = TestType;
   Random rng(13);
   const Index n = 200, heads = 3, hd = 8;

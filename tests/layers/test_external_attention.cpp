@@ -134,7 +134,7 @@ TEST_CASE("ExternalAttention: keys, round trip, init, errors", "[layers][externa
 }
 
 TEMPLATE_TEST_CASE("ExternalAttention is thread-safe, alias-safe and allocation-free when warm",
-                   "[layers][external_attention]", float, double) {
+                   "[layers][external_attention][threads]", float, double) {
   using T = TestType;
   ExternalAttention<T> layer({32, 16, 4});
   layer.init_random(6);

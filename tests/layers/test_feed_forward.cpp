@@ -99,7 +99,7 @@ TEST_CASE("FeedForward errors, defaults and strict loading", "[layers][feed_forw
   }
 }
 
-TEMPLATE_TEST_CASE("FeedForward forward is thread-safe", "[layers][feed_forward]", float,
+TEMPLATE_TEST_CASE("FeedForward forward is thread-safe", "[layers][feed_forward][threads]", float,
                    double) {
   FeedForward<TestType> mlp({32, 128});
   mlp.init_random(2);

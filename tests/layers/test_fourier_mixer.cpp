@@ -104,7 +104,7 @@ TEMPLATE_TEST_CASE("FourierMixer matches a direct double sum for odd shapes, bot
 }
 
 TEST_CASE("FourierMixer: in place, threads, views and allocation-free once warm",
-          "[layers][fourier_mixer]") {
+          "[layers][fourier_mixer][threads]") {
   Random rng(5);
   const Index n = 24, d = 40, batch = 5;
   Matrix<float> x(batch * n, d);

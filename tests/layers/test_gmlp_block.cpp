@@ -103,7 +103,7 @@ TEST_CASE("GMLPBlock errors", "[layers][gmlp]") {
   CHECK_THROWS_AS(GMLPBlock<float>(config), ArgumentError);
 }
 
-TEMPLATE_TEST_CASE("GMLPBlock: init round trip, large inputs, thread safety", "[layers][gmlp]",
+TEMPLATE_TEST_CASE("GMLPBlock: init round trip, large inputs, thread safety", "[layers][gmlp][threads]",
                    float, double) {
   for (Index attn_dim : {Index(0), Index(16)}) {
     typename GMLPBlock<TestType>::Config config;

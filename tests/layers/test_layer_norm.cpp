@@ -89,7 +89,7 @@ TEST_CASE("LayerNorm errors and strict loading", "[layers][layer_norm]") {
   check_key_error_mentions([&] { wider.load(saved, "norm1."); }, "norm1.bias");
 }
 
-TEMPLATE_TEST_CASE("LayerNorm forward is thread-safe", "[layers][layer_norm]", float, double) {
+TEMPLATE_TEST_CASE("LayerNorm forward is thread-safe", "[layers][layer_norm][threads]", float, double) {
   LayerNorm<TestType> norm({256, 1e-6});
   norm.init_random(2);
   Matrix<TestType> x(64, 256);

@@ -47,7 +47,7 @@ TEST_CASE("LayerScale init, keys, errors", "[layers][layer_scale]") {
   check_key_error_mentions([&] { wrong.load(saved, "ls."); }, "ls.gamma");
 }
 
-TEST_CASE("LayerScale forward is thread-safe", "[layers][layer_scale]") {
+TEST_CASE("LayerScale forward is thread-safe", "[layers][layer_scale][threads]") {
   LayerScale<float> ls({64, 1.0});
   ls.init_random(4);
   Matrix<float> x(40, 64);

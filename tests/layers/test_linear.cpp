@@ -116,7 +116,7 @@ TEST_CASE("Linear default init follows PyTorch bounds", "[layers][linear]") {
   CHECK(again.weight == layer.weight);
 }
 
-TEMPLATE_TEST_CASE("Linear forward is thread-safe", "[layers][linear]", float, double) {
+TEMPLATE_TEST_CASE("Linear forward is thread-safe", "[layers][linear][threads]", float, double) {
   Linear<TestType> layer({64, 48});
   layer.init_random(2);
   Matrix<TestType> x(37, 64);

@@ -76,7 +76,7 @@ TEST_CASE("MLPMixerBlock errors and strict loading", "[layers][mlp_mixer]") {
   check_key_error_mentions([&] { other_n.load(saved); }, "mlp_tokens.fc1.weight");
 }
 
-TEMPLATE_TEST_CASE("MLPMixerBlock: large inputs finite, thread-safe", "[layers][mlp_mixer]", float,
+TEMPLATE_TEST_CASE("MLPMixerBlock: large inputs finite, thread-safe", "[layers][mlp_mixer][threads]", float,
                    double) {
   MLPMixerBlock<TestType> block({33, 24});
   block.init_random(7);

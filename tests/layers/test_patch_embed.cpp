@@ -67,7 +67,7 @@ TEST_CASE("PatchEmbed tokens are in raster order", "[layers][patch_embed]") {
   for (Index t = 0; t < 6; ++t) CHECK(y(t, 0) == 4.0 * static_cast<double>(t));
 }
 
-TEST_CASE("PatchEmbed forward is thread-safe", "[layers][patch_embed]") {
+TEST_CASE("PatchEmbed forward is thread-safe", "[layers][patch_embed][threads]") {
   PatchEmbed<float> stem({3, 32, 32, 8, 24});
   stem.init_random(2);
   Matrix<float> images(3, 3 * 32 * 32);

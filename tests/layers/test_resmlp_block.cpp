@@ -70,7 +70,7 @@ TEST_CASE("ResMLPBlock errors and strict loading", "[layers][resmlp]") {
   check_key_error_mentions([&] { copy.load(fb); }, "gamma_1");
 }
 
-TEMPLATE_TEST_CASE("ResMLPBlock: n = 1, large inputs finite, thread-safe", "[layers][resmlp]",
+TEMPLATE_TEST_CASE("ResMLPBlock: n = 1, large inputs finite, thread-safe", "[layers][resmlp][threads]",
                    float, double) {
   ResMLPBlock<TestType> block({40, 16, 4.0, 0.5});
   block.init_random(3);

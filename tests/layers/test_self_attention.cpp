@@ -117,7 +117,7 @@ TEST_CASE("SelfAttention: bad configs and shapes are rejected with clear message
 }
 
 TEMPLATE_TEST_CASE("SelfAttention: output may alias input; threads give identical results",
-                   "[layers][self_attention]", float, double) {
+                   "[layers][self_attention][threads]", float, double) {
   using T = TestType;
   SelfAttention<T> layer({32, 4, true});
   layer.init_random(8);

@@ -125,7 +125,7 @@ TEST_CASE("SpatialGatingUnit load is strict and round-trips", "[layers][spatial_
 }
 
 TEMPLATE_TEST_CASE("SpatialGatingUnit is finite at magnitude 1e4 and thread-safe",
-                   "[layers][spatial_gating]", float, double) {
+                   "[layers][spatial_gating][threads]", float, double) {
   SpatialGatingUnit<TestType> sgu({96, 32, true});
   Random rng(5);
   rng.fill_normal(sgu.proj.weight, 0.0, 0.1);

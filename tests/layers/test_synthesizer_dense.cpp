@@ -97,7 +97,7 @@ TEST_CASE("SynthesizerDense: keys, round trip and errors", "[layers][synthesizer
 }
 
 TEMPLATE_TEST_CASE("SynthesizerDense is thread-safe, alias-safe and allocation-free when warm",
-                   "[layers][synthesizer]", float, double) {
+                   "[layers][synthesizer][threads]", float, double) {
   using T = TestType;
   SynthesizerDense<T> layer({80, 16, 2, true});
   layer.init_random(7);

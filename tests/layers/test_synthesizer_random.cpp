@@ -103,7 +103,7 @@ TEST_CASE("SynthesizerRandom: keys, round trip and errors", "[layers][synthesize
 }
 
 TEMPLATE_TEST_CASE("SynthesizerRandom is thread-safe, alias-safe and allocation-free when warm",
-                   "[layers][synthesizer]", float, double) {
+                   "[layers][synthesizer][threads]", float, double) {
   using T = TestType;
   SynthesizerRandom<T> layer({70, 16, 4, 0, true});
   layer.init_random(7);

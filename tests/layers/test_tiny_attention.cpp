@@ -106,7 +106,7 @@ TEST_CASE("TinyAttention: shapes and configs are checked", "[layers][tiny_attent
 }
 
 TEMPLATE_TEST_CASE("TinyAttention is thread-safe and allocation-free when warm",
-                   "[layers][tiny_attention]", float, double) {
+                   "[layers][tiny_attention][threads]", float, double) {
   using T = TestType;
   TinyAttention<T> layer({24, 12, 64, true});
   layer.init_random(9);

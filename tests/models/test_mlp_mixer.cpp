@@ -147,7 +147,7 @@ TEST_CASE("MlpMixer can ignore the checkpoint's head (opt-in)", "[models]") {
   with_head.load(headless, options);
 }
 
-TEST_CASE("MlpMixer save/load round trip and thread safety", "[models]") {
+TEST_CASE("MlpMixer save/load round trip and thread safety", "[models][threads]") {
   MlpMixerConfig c;
   c.block = ImageBlock::gmlp;
   c.img_size = 20;
