@@ -14,6 +14,16 @@
 // Vectors run along n (C's contiguous dimension); A values are broadcast. The micro-kernels
 // and per-ISA vector code are in gemm_kernels.hpp / gemm_microkernel.hpp.
 //
+// Light paths, so small problems are not dominated by packing:
+//  - B row-major and few rows of C (<= 4 slivers): B is read in place, never packed;
+//  - B row-major otherwise: the first A sliver's kernels read B in place and store it into
+//    the packed panels as they go (no separate packing pass);
+//  - narrow C (<= 4 tiles wide): A is read in place instead of packed;
+//  - a weight packed once with pack_b() skips B packing altogether.
+// Threads split C into whole-tile row or column ranges (no barriers); below ~4 MFLOP per
+// thread the call stays on the calling thread. Scratch comes from ScratchFrame, so a warm
+// call allocates nothing.
+//
 // Determinism: every element of C is computed by the same chain of fused multiply-adds in
 // the same k order whatever the tiling, the thread count or whether B was packed ahead of
 // time, so results are bit-identical across thread counts and between gemm and gemm_packed.
