@@ -87,3 +87,19 @@ TEMPLATE_TEST_CASE("MLPMixerBlock: large inputs finite, thread-safe", "[layers][
   CHECK(y.allFinite());
   check_concurrent_identical([&] { return Matrix<TestType>(block.forward(x, 33)); });
 }
+
+TEST_CASE("block forwards reuse their scratch once warm", "[layers][mlp_mixer]") {
+  // Layer scratch comes from the thread's arena; after the first call with a shape, further
+  // calls must not grow it (the arena is where a per-call allocation would show up).
+  MLPMixerBlock<float> block({20, 16});
+  block.init_random(1);
+  Matrix<float> x(60, 16), y(60, 16);
+  Random rng(2);
+  rng.fill_normal(x, 0.0, 1.0);
+  block.forward(x, 20, y);
+  const std::size_t warm = detail::thread_scratch_arena().capacity();
+  for (int i = 0; i < 3; ++i) block.forward(x, 20, y);
+  CHECK(detail::thread_scratch_arena().capacity() == warm);
+  block.forward(x.topRows(40), 20, y.topRows(40));  // smaller input: still no growth
+  CHECK(detail::thread_scratch_arena().capacity() == warm);
+}
