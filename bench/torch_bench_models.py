@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Times the issue-7 models in PyTorch (eager, float32, no_grad) and, given the tokenmix
+benchmark program, the same rows in tokenmix side by side in one run, then prints
+tokenmix's speed-up over PyTorch and its fraction of the FLOP limit.
+
+    /usr/bin/python3 bench/torch_bench_models.py [--tokenmix build/bench/tokenmix_bench_models]
+        [--repetitions 5] [--filter RE] [--json out.json]
+
+Models: mixer_s16_224, gmlp_s16_224, resmlp_12_224, vit_small_patch16_224 (batch 1 and 8,
+224x224) and FNet-base at n = 512, 1 and 2 threads. timm is not needed: the models are the
+re-implementations of tests/reference/make_model_fixtures.py (the fixtures' reference).
+Each row alternates the two implementations (PyTorch first, then the tokenmix row through
+--benchmark_filter) so both see the same machine load; medians of the repetitions are
+compared. Single-thread rows use thread CPU time on both sides, 2-thread rows wall time.
+Exits 0 with a message when torch is missing.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+MODELS = ["mixer_s16_224", "gmlp_s16_224", "resmlp_12_224", "vit_small_patch16_224",
+          "fnet-base_n512"]
+
+
+def build(ref, torch, name):
+    if name == "mixer_s16_224":
+        return ref.ImageModel("mixer", 224, 16, 512, 8, 1000, mlp_ratio=(0.5, 4.0))
+    if name == "gmlp_s16_224":
+        return ref.ImageModel("gmlp", 224, 16, 256, 30, 1000, mlp_ratio=6)
+    if name == "resmlp_12_224":
+        return ref.ImageModel("resmlp", 224, 16, 384, 12, 1000, mlp_ratio=4)
+    if name == "vit_small_patch16_224":
+        return ref.ImageModel("vit", 224, 16, 384, 12, 1000, mlp_ratio=4, heads=6, timm_vit=True)
+    cfg = dict(vocab_size=32000, hidden_size=768, num_hidden_layers=12, intermediate_size=3072,
+               hidden_act="gelu_new", max_position_embeddings=512, type_vocab_size=4,
+               layer_norm_eps=1e-12, pad_token_id=3)
+    return ref.FNetModel(cfg)
+
+
+def time_torch(torch, model, x, threads, repetitions, min_time):
+    torch.set_num_threads(threads)
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    with torch.no_grad():
+        model(x)
+        samples = []
+        for _ in range(repetitions):
+            iters, start = 0, clock()
+            while True:
+                model(x)
+                iters += 1
+                elapsed = clock() - start
+                if elapsed >= min_time:
+                    break
+            samples.append(elapsed / iters)
+    return statistics.median(samples)
+
+
+def time_tokenmix(binary, name, batch, threads, repetitions, min_time):
+    row = f"models/tokenmix/{name}/batch:{batch}" + (f"/threads:{threads}" if threads > 1 else "")
+    out = subprocess.run(
+        [binary, f"--benchmark_filter=^{re.escape(row)}$",
+         f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
+         "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
+        check=True, capture_output=True, text=True).stdout
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            key = "cpu_time" if threads == 1 else "real_time"
+            scale = {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
+            return b[key] * scale, b.get("%peak", float("nan")) / 100.0
+    raise RuntimeError(f"no median row for {row}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokenmix", default="", help="path of tokenmix_bench_models")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--min-time", type=float, default=0.5)
+    parser.add_argument("--filter", default="", help="regex on '<model>/batch:<B>/threads:<T>'")
+    parser.add_argument("--json", default="", help="write the rows as JSON here")
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        print("torch_bench_models: torch is not installed; skipping the PyTorch rows "
+              "(use /usr/bin/python3 on Debian with python3-torch)")
+        return 0
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "reference"))
+    import make_model_fixtures as ref  # noqa: E402  (sets float64 as default dtype)
+
+    torch.set_default_dtype(torch.float32)
+    torch.manual_seed(0)
+    rows = []
+    print(f"{'row':48s} {'torch ms':>10s} {'tokenmix ms':>12s} {'speed-up':>9s} {'%FLOP limit':>12s}")
+    for name in MODELS:
+        model = None
+        for batch in (1, 8):
+            for threads in (1, 2):
+                tag = f"{name}/batch:{batch}/threads:{threads}"
+                if args.filter and not re.search(args.filter, tag):
+                    continue
+                if model is None:
+                    model = build(ref, torch, name).float().eval()
+                if name.startswith("fnet"):
+                    x = torch.randint(0, 32000, (batch, 512))
+                else:
+                    x = torch.randn(batch, 3, 224, 224)
+                t_torch = time_torch(torch, model, x, threads, args.repetitions, args.min_time)
+                t_tm, frac = (float("nan"), float("nan"))
+                if args.tokenmix:
+                    t_tm, frac = time_tokenmix(args.tokenmix, name, batch, threads,
+                                               args.repetitions, args.min_time)
+                row = dict(row=tag, torch_s=t_torch, tokenmix_s=t_tm, speedup=t_torch / t_tm,
+                           flop_limit_fraction=frac)
+                rows.append(row)
+                print(f"{tag:48s} {t_torch * 1e3:10.2f} {t_tm * 1e3:12.2f} "
+                      f"{t_torch / t_tm:8.2f}x {frac * 100:11.1f}%", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(torch_version=torch.__version__, rows=rows), f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
