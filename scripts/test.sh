@@ -25,8 +25,10 @@ configure_and_build "$build/test" -DCMAKE_BUILD_TYPE=Release -DTOKENMIX_BUILD_EX
 [ $quick -eq 1 ] && exit 0
 
 echo "== tokenmix tests: AddressSanitizer + UndefinedBehaviorSanitizer"
-san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-configure_and_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENMIX_BUILD_EXAMPLES=ON \
+# -O1 without debug info: the sanitizers need no more, and g++ builds one test file under
+# ASan+UBSan in 94 s at -O1 against 635 s at -O2 -g (measured on test_self_attention.cpp).
+san="-O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+configure_and_build "$build/asan" -DCMAKE_BUILD_TYPE=None -DTOKENMIX_BUILD_EXAMPLES=ON \
   -DTOKENMIX_INSTALL=OFF -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san"
 (cd "$build/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -35,8 +37,8 @@ configure_and_build "$build/asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOKENMIX_B
 echo "== tokenmix concurrency tests: ThreadSanitizer"
 threaded=$(cd "$root/tests" && grep -l '\[threads\]' */test_*.cpp | sed 's/\.cpp$//' | paste -sd'|' || true)
 if [ -n "$threaded" ]; then
-  tsan="-fsanitize=thread"
-  configure_and_build "$build/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  tsan="-O1 -fsanitize=thread"
+  configure_and_build "$build/tsan" -DCMAKE_BUILD_TYPE=None \
     -DTOKENMIX_BUILD_EXAMPLES=OFF -DTOKENMIX_INSTALL=OFF -DTOKENMIX_TEST_FILTER="$threaded" \
     -DCMAKE_CXX_FLAGS="$tsan" -DCMAKE_EXE_LINKER_FLAGS="$tsan"
   for t in "$build"/tsan/tests/tokenmix_*_tests; do
