@@ -63,7 +63,7 @@ def time_torch(torch, model, x, threads, repetitions, min_time):
 def time_tokenmix(binary, name, batch, threads, repetitions, min_time):
     row = f"models/tokenmix/{name}/batch:{batch}" + (f"/threads:{threads}" if threads > 1 else "")
     out = subprocess.run(
-        [binary, f"--benchmark_filter=^{re.escape(row)}(/real_time)?$",
+        [binary, f"--benchmark_filter=^{row}(/real_time)?$",
          f"--benchmark_repetitions={repetitions}", f"--benchmark_min_time={min_time}",
          "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
         check=True, capture_output=True, text=True).stdout
