@@ -49,5 +49,10 @@
 #include "tokenmix/layers/tiny_attention.hpp"
 
 // models
+#include "tokenmix/models/fnet.hpp"
+#include "tokenmix/models/fnet_layer.hpp"
+#include "tokenmix/models/gmlp_sequence.hpp"
 #include "tokenmix/models/mlp_mixer.hpp"
+#include "tokenmix/models/model_json.hpp"
+#include "tokenmix/models/presets.hpp"
 #include "tokenmix/models/transformer_block.hpp"
