@@ -1,0 +1,119 @@
+// Steady-state forward allocates nothing: a counting global operator new (every thread,
+// including the pool's workers) watches the third call of every layer and model after two
+// warm-up calls, at 1 and 2 threads.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "hostile/alloc_counter.hpp"
+#include "hostile/hostile_subjects.hpp"
+#include "tokenmix/core/threads.hpp"
+#include "tokenmix/core/workspace.hpp"
+
+namespace {
+
+std::atomic<bool> counting{false};
+std::atomic<std::uint64_t> calls{0};
+std::atomic<std::size_t> largest{0};
+
+void note(std::size_t size) {
+  if (!counting.load(std::memory_order_relaxed)) return;
+  calls.fetch_add(1, std::memory_order_relaxed);
+  std::size_t seen = largest.load(std::memory_order_relaxed);
+  while (size > seen && !largest.compare_exchange_weak(seen, size, std::memory_order_relaxed)) {
+  }
+}
+
+void* allocate(std::size_t size) {
+  note(size);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+
+void* allocate_aligned(std::size_t size, std::align_val_t align) {
+  note(size);
+  const std::size_t a = static_cast<std::size_t>(align);
+  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a == 0 ? a : (size + a - 1) / a * a))
+    return p;
+  throw std::bad_alloc();
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) { return allocate(size); }
+void* operator new[](std::size_t size) { return allocate(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  note(size);
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  note(size);
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new(std::size_t size, std::align_val_t a) { return allocate_aligned(size, a); }
+void* operator new[](std::size_t size, std::align_val_t a) { return allocate_aligned(size, a); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace hostile {
+
+void start_counting() {
+  calls = 0;
+  largest = 0;
+  counting = true;
+}
+
+AllocationStats stop_counting() {
+  counting = false;
+  AllocationStats s;
+  s.calls = calls.load();
+  s.largest = largest.load();
+  return s;
+}
+
+}  // namespace hostile
+
+TEST_CASE("allocation: the counter sees new, new[] and other threads", "[hostile]") {
+  hostile::start_counting();
+  auto* one = new int(3);
+  auto* many = new double[1000];
+  delete one;
+  delete[] many;
+  const hostile::AllocationStats s = hostile::stop_counting();
+  CHECK(s.calls == 2);
+  CHECK(s.largest == 1000 * sizeof(double));
+  hostile::start_counting();
+  CHECK(hostile::stop_counting().calls == 0);
+}
+
+TEST_CASE("allocation: steady-state forward of every layer and model allocates nothing",
+          "[hostile]") {
+  for (int threads : {1, 2}) {
+    tokenmix::ScopedThreads scope(threads);
+    for (const hostile::Subject& s : hostile::subjects()) {
+      DYNAMIC_SECTION(s.name << ", " << threads << " thread(s)") {
+        const hostile::Input in = hostile::make_input(s, 3, s.n, 21);
+        hostile::Mat y(s.out_rows(3, s.n), s.d_out);
+        s.forward(in, y);  // first call: arenas and plans grow
+        s.forward(in, y);  // the arena folds into one block after growth
+        const std::size_t arena = tokenmix::detail::thread_scratch_arena().capacity();
+        hostile::start_counting();
+        s.forward(in, y);
+        s.forward(in, y);
+        const hostile::AllocationStats stats = hostile::stop_counting();
+        CHECK(stats.calls == 0);
+        CHECK(stats.largest == 0);
+        // The arena takes its blocks from aligned_alloc, which operator new does not see.
+        CHECK(tokenmix::detail::thread_scratch_arena().capacity() == arena);
+      }
+    }
+  }
+}
