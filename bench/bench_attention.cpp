@@ -1,16 +1,24 @@
-// Attention-style token mixers, one thread, fp32: SelfAttention (tiled online softmax),
-// ExternalAttention, SynthesizerRandom, SynthesizerDense, at d in {256, 768} and n from 64 to
-// 8192. Names: layer/<Layer>/tokenmix/<n>x<d>; bench/torch_bench_attention.py writes the same
-// names with "torch" for PyTorch 1.13's modules, so the two JSON files join on the name.
+// Every token mixer against self-attention over the sequence length: one thread, fp32, one
+// sequence of n tokens (n = 64 .. 8192) at d = 768, the data of the report's plots 1 and 2 and
+// of its crossover table. Mixers: MLP-Mixer's token MLP, gMLP's SpatialGatingUnit, FNet's
+// FourierMixer, ExternalAttention (S = 64), SynthesizerRandom and SynthesizerDense (one head)
+// and SelfAttention (12 heads, tiled online softmax, with its Q/K/V/output projections).
+// Names: layer/<Layer>/tokenmix/<n>x<d>; bench/torch_bench_attention.py writes the same names
+// with "torch" for PyTorch 1.13's modules, so the two JSON files join on the name.
 //
-// Counters: GFLOPS (multiply-adds x 2 of the layer's products, exps not counted) and
-// peak_heap_bytes: the largest number of heap bytes the layer held at once beyond what was
-// live before, during one COLD forward (first call on a fresh thread, so the scratch arena
-// grows from nothing), with input, output and parameters allocated beforehand. It is measured
-// by replacing malloc & co. in this program (every allocation path, Eigen's, operator new's
-// and the scratch arena's aligned_alloc, ends there), not estimated.
+// Counters: GFLOPS (multiply-adds x 2 of the layer's products, exps not counted; none for the
+// FFT) and two heap peaks, measured by replacing malloc & co. in this program (every
+// allocation path, Eigen's, operator new's and the scratch arena's aligned_alloc, ends there),
+// not estimated:
+//   peak_heap_bytes   working memory: the most heap the layer held at once beyond what was
+//                     live before, during one COLD forward (first call on a fresh thread, so
+//                     the scratch arena grows from nothing), input, output and parameters
+//                     allocated beforehand;
+//   total_heap_bytes  the most heap live at once from before the layer was built through that
+//                     cold forward: parameters + input + output + working memory, i.e. what
+//                     running this one configuration needs.
 //
-//   tokenmix_bench_attention --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   tokenmix_bench_attention --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -18,13 +26,22 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "bench_common.hpp"
+#include "tokenmix/core/gemm.hpp"
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/core/threads.hpp"
+#include "tokenmix/core/workspace.hpp"
 #include "tokenmix/layers/external_attention.hpp"
+#include "tokenmix/layers/feed_forward.hpp"
+#include "tokenmix/layers/fourier_mixer.hpp"
+#include "tokenmix/layers/layer_norm.hpp"
 #include "tokenmix/layers/self_attention.hpp"
+#include "tokenmix/layers/spatial_gating_unit.hpp"
 #include "tokenmix/layers/synthesizer_dense.hpp"
 #include "tokenmix/layers/synthesizer_random.hpp"
 
@@ -122,90 +139,140 @@ namespace {
 using tokenmix::Index;
 using tokenmix::Matrix;
 
+// MLP-Mixer's token-mixing sublayer alone, Y = X + W2 GELU(W1 LN(X) + b1) + b2 over tokens:
+// the first half of MLPMixerBlock::forward with the block's own members and GEMM calls, so
+// this row times the mixer without the block's channel MLP, as the other rows time theirs.
+struct MixerTokenMlp {
+  tokenmix::LayerNorm<float> norm;
+  tokenmix::FeedForward<float> mlp;  // fc1 [Ds, N], fc2 [N, Ds]
+
+  MixerTokenMlp(Index n, Index d) : norm({d, 1e-6}), mlp({n, d / 2, n}) {}
+  void init_random(std::uint64_t seed) {
+    tokenmix::Random rng(seed);
+    norm.init_random(rng);
+    mlp.init_timm(rng);
+  }
+  void forward(const Matrix<float>& x, Index n, Matrix<float>& y) const {
+    using tokenmix::Trans;
+    const Index d = x.cols(), ds = mlp.fc1.weight.rows();
+    tokenmix::ScratchFrame frame;
+    float* xn = frame.take<float>(static_cast<std::size_t>(n * d));
+    float* h = frame.take<float>(static_cast<std::size_t>(ds * d));
+    norm.forward(n, x.data(), d, xn, d);
+    tokenmix::Epilogue<float> e1;
+    e1.row_bias = mlp.fc1.bias.data();
+    e1.act = mlp.config().act;
+    tokenmix::gemm<float>(Trans::N, Trans::N, ds, d, n, 1.0f, mlp.fc1.weight.data(), n, xn, d,
+                          0.0f, h, d, e1);
+    tokenmix::Epilogue<float> e2;
+    e2.row_bias = mlp.fc2.bias.data();
+    e2.residual = x.data();
+    e2.ld_residual = d;
+    tokenmix::gemm<float>(Trans::N, Trans::N, n, d, ds, 1.0f, mlp.fc2.weight.data(), ds, h, d,
+                          0.0f, y.data(), d, e2);
+  }
+};
+
+// The FourierMixer has no parameters; this gives it the interface of the other layers.
+struct Fourier {
+  tokenmix::FourierMixer<float> mixer{{tokenmix::FourierMethod::automatic, 1}};
+  void init_random(std::uint64_t) {}
+  void forward(const Matrix<float>& x, Index n, Matrix<float>& y) const { mixer.forward(x, n, y); }
+};
+
+// One benchmark row: builds the layer (input `in_cols` wide, output d wide) on a fresh thread
+// under the heap counters, runs its cold forward there, then times warm forwards.
 template <class Layer>
-void run(benchmark::State& state, const Layer& layer, Index n, Index d, double flops) {
-  tokenmix::ScopedThreads one(1);
-  Matrix<float> x(n, d), y(n, d);
-  tokenmix::Random(1).fill_normal(x, 0.0, 1.0);
-  long long cold_peak = 0;
+void run(benchmark::State& state, const std::function<std::unique_ptr<Layer>()>& make, Index n,
+         Index in_cols, Index d, double flops) {
+  std::unique_ptr<Layer> layer;
+  Matrix<float> x, y;
+  long long built = 0, working = 0, total = 0;
   std::thread([&] {
     tokenmix::ScopedThreads single(1);
-    cold_peak = heap::peak_during([&] { layer.forward(x, n, y); });
+    const long long base = heap::live.load();
+    built = heap::peak_during([&] {
+      layer = make();
+      layer->init_random(1);
+      x.resize(n, in_cols);
+      tokenmix::Random(1).fill_normal(x, 0.0, 1.0);
+      y.resize(n, d);
+    });
+    const long long held = heap::live.load() - base;  // parameters, input, output
+    working = heap::peak_during([&] { layer->forward(x, n, y); });
+    total = std::max(built, held + working);
   }).join();
+  tokenmix::ScopedThreads one(1);
+  layer->forward(x, n, y);  // warm this thread's scratch arena
   for (auto _ : state) {
-    layer.forward(x, n, y);
+    layer->forward(x, n, y);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_heap_bytes"] = static_cast<double>(cold_peak);
+  if (flops > 0) tokenmix_bench::set_flop_counters<float>(state, flops);
+  state.counters["peak_heap_bytes"] = static_cast<double>(working);
+  state.counters["total_heap_bytes"] = static_cast<double>(total);
 }
 
-std::string name_of(const char* layer, Index n, Index d) {
-  return std::string("layer/") + layer + "/tokenmix/" + std::to_string(n) + "x" +
-         std::to_string(d);
+template <class Layer>
+void add(const char* name, Index n, Index d, Index in_cols, double flops,
+         std::function<std::unique_ptr<Layer>()> make) {
+  benchmark::RegisterBenchmark(
+      tokenmix_bench::bench_name(std::string("layer/") + name, "tokenmix",
+                                 std::to_string(n) + "x" + std::to_string(d))
+          .c_str(),
+      [=](benchmark::State& state) { run<Layer>(state, make, n, in_cols, d, flops); })
+      ->Unit(benchmark::kMillisecond);
 }
 
-void register_all() {
-  const Index lengths[] = {64, 128, 256, 512, 1024, 2048, 4096, 8192};
-  for (Index d : {Index(256), Index(768)}) {
-    for (Index n : lengths) {
-      const double nd = static_cast<double>(n) * static_cast<double>(d);
-      // SelfAttention: QKV and out projections 8nd^2, QK^T and PV 4n^2 d.
-      if (d == 256 || n <= 4096) {
-        benchmark::RegisterBenchmark(name_of("SelfAttention", n, d).c_str(),
-                                     [=](benchmark::State& s) {
-                                       tokenmix::SelfAttention<float> layer(
-                                           {d, d == 256 ? 8 : 12, false});
-                                       layer.init_random(1);
-                                       run(s, layer, n, d, 8.0 * nd * d + 4.0 * nd * n);
-                                     })
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
-      }
-      // ExternalAttention, S = 64: two products of 2ndS.
-      benchmark::RegisterBenchmark(name_of("ExternalAttention", n, d).c_str(),
-                                   [=](benchmark::State& s) {
-                                     tokenmix::ExternalAttention<float> layer({d, 64, 1});
-                                     layer.init_random(1);
-                                     run(s, layer, n, d, 4.0 * nd * 64);
-                                   })
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
-      // SynthesizerRandom (1 head): value and out 4nd^2, A V 2n^2 d. R is n^2 parameters.
-      if (n <= 4096) {
-        benchmark::RegisterBenchmark(name_of("SynthesizerRandom", n, d).c_str(),
-                                     [=](benchmark::State& s) {
-                                       tokenmix::SynthesizerRandom<float> layer({n, d, 1, 0, false});
-                                       layer.init_random(1);
-                                       run(s, layer, n, d, 4.0 * nd * d + 2.0 * nd * n);
-                                     })
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
-      }
-      // SynthesizerDense (1 head): dense1, value, out 6nd^2; dense2 and A V 4n^2 d. Its
-      // h*N-wide dense2 makes it quadratic in parameters and memory: stop at 2048.
-      if (n <= 2048) {
-        benchmark::RegisterBenchmark(name_of("SynthesizerDense", n, d).c_str(),
-                                     [=](benchmark::State& s) {
-                                       tokenmix::SynthesizerDense<float> layer({n, d, 1, false});
-                                       layer.init_random(1);
-                                       run(s, layer, n, d, 6.0 * nd * d + 4.0 * nd * n);
-                                     })
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
-      }
-    }
+void register_all(Index d) {
+  using std::make_unique;
+  for (Index n = 64; n <= 8192; n *= 2) {
+    const double nd = static_cast<double>(n) * static_cast<double>(d);
+    const double nn = static_cast<double>(n);
+    // Token MLP: two products of 2 n (d/2) d.
+    add<MixerTokenMlp>("MixerTokenMLP", n, d, d, 2.0 * nd * d,
+                       [=] { return make_unique<MixerTokenMlp>(n, d); });
+    // SGU: input 2d wide (gMLP's SGU sees the doubled width), one n x n x d product.
+    add<tokenmix::SpatialGatingUnit<float>>(
+        "SpatialGatingUnit", n, d, 2 * d, 2.0 * nd * nn,
+        [=] { return make_unique<tokenmix::SpatialGatingUnit<float>>(
+                  typename tokenmix::SpatialGatingUnit<float>::Config{n, 2 * d}); });
+    add<Fourier>("FourierMixer", n, d, d, 0, [] { return make_unique<Fourier>(); });
+    // ExternalAttention, S = 64: two products of 2ndS.
+    add<tokenmix::ExternalAttention<float>>(
+        "ExternalAttention", n, d, d, 4.0 * nd * 64,
+        [=] { return make_unique<tokenmix::ExternalAttention<float>>(
+                  typename tokenmix::ExternalAttention<float>::Config{d, 64, 1}); });
+    // SynthesizerRandom (1 head): value and out 4nd^2, A V 2n^2 d. R is n^2 parameters.
+    add<tokenmix::SynthesizerRandom<float>>(
+        "SynthesizerRandom", n, d, d, 4.0 * nd * d + 2.0 * nd * nn,
+        [=] { return make_unique<tokenmix::SynthesizerRandom<float>>(
+                  typename tokenmix::SynthesizerRandom<float>::Config{n, d, 1, 0, false}); });
+    // SynthesizerDense (1 head): dense1, value, out 6nd^2; dense2 and A V 4n^2 d.
+    add<tokenmix::SynthesizerDense<float>>(
+        "SynthesizerDense", n, d, d, 6.0 * nd * d + 4.0 * nd * nn,
+        [=] { return make_unique<tokenmix::SynthesizerDense<float>>(
+                  typename tokenmix::SynthesizerDense<float>::Config{n, d, 1, false}); });
+    // SelfAttention (12 heads): Q, K, V and output projections 8nd^2, QK^T and PV 4n^2 d.
+    add<tokenmix::SelfAttention<float>>(
+        "SelfAttention", n, d, d, 8.0 * nd * d + 4.0 * nd * nn,
+        [=] { return make_unique<tokenmix::SelfAttention<float>>(
+                  typename tokenmix::SelfAttention<float>::Config{d, 12, false}); });
   }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  tokenmix_bench::add_common_context();
+  benchmark::AddCustomContext("mixer_notes",
+                              "single thread; one sequence of n tokens; d = 768; token MLP "
+                              "hidden d/2; SGU input 2d -> d; ExternalAttention S = 64; "
+                              "Synthesizers 1 head; SelfAttention 12 heads; float32");
+  register_all(768);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -13,12 +13,9 @@
 #include <string>
 #include <type_traits>
 
+#include "tokenmix/core/gemm_kernels.hpp"
 #include "tokenmix/core/isa.hpp"
 #include "tokenmix/core/tensor.hpp"
-
-#if defined(TOKENMIX_HAVE_X86_DISPATCH)
-#include <immintrin.h>
-#endif
 
 namespace tokenmix_bench {
 
@@ -30,84 +27,46 @@ namespace detail {
 // bound by FMA throughput alone. Returns flops per call.
 constexpr int peak_chains = 12;
 
+// The loop is written once over the library's GEMM vector traits (set1, fmadd, add, width)
+// and stamped per ISA by this macro, because the target attribute is what differs: a template
+// without it could not inline the AVX intrinsics.
+#define TOKENMIX_BENCH_FMA_CHAINS(name, target)                                          \
+  template <class V>                                                                    \
+  target double name(std::int64_t iters) {                                              \
+    using T = typename V::T;                                                            \
+    typename V::reg acc[peak_chains];                                                   \
+    for (int c = 0; c < peak_chains; ++c) acc[c] = V::set1(T(0.001) * T(c));            \
+    const typename V::reg x = V::set1(T(0.999)), y = V::set1(T(0.0001));                \
+    for (std::int64_t i = 0; i < iters; ++i) {                                          \
+      _Pragma("GCC unroll 16") for (int c = 0; c < peak_chains; ++c) acc[c] =           \
+          V::fmadd(acc[c], x, y);                                                       \
+    }                                                                                   \
+    typename V::reg sum = acc[0];                                                       \
+    for (int c = 1; c < peak_chains; ++c) sum = V::add(sum, acc[c]);                    \
+    benchmark::DoNotOptimize(sum);                                                      \
+    return double(iters) * peak_chains * V::width * 2;                                  \
+  }
+
+TOKENMIX_BENCH_FMA_CHAINS(fma_chains_scalar, )
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
-TOKENMIX_TARGET_AVX512 inline double fma_loop_avx512(bool single, std::int64_t iters) {
-  if (single) {
-    __m512 acc[peak_chains];
-    for (int c = 0; c < peak_chains; ++c) acc[c] = _mm512_set1_ps(0.001f * float(c));
-    const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(0.0001f);
-    for (std::int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-      for (int c = 0; c < peak_chains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], x, y);
-    }
-    __m512 sum = acc[0];
-    for (int c = 1; c < peak_chains; ++c) sum = _mm512_add_ps(sum, acc[c]);
-    benchmark::DoNotOptimize(sum);
-    return double(iters) * peak_chains * 16 * 2;
-  }
-  __m512d acc[peak_chains];
-  for (int c = 0; c < peak_chains; ++c) acc[c] = _mm512_set1_pd(0.001 * c);
-  const __m512d x = _mm512_set1_pd(0.999), y = _mm512_set1_pd(0.0001);
-  for (std::int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-    for (int c = 0; c < peak_chains; ++c) acc[c] = _mm512_fmadd_pd(acc[c], x, y);
-  }
-  __m512d sum = acc[0];
-  for (int c = 1; c < peak_chains; ++c) sum = _mm512_add_pd(sum, acc[c]);
-  benchmark::DoNotOptimize(sum);
-  return double(iters) * peak_chains * 8 * 2;
-}
-
-TOKENMIX_TARGET_AVX2 inline double fma_loop_avx2(bool single, std::int64_t iters) {
-  if (single) {
-    __m256 acc[peak_chains];
-    for (int c = 0; c < peak_chains; ++c) acc[c] = _mm256_set1_ps(0.001f * float(c));
-    const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(0.0001f);
-    for (std::int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-      for (int c = 0; c < peak_chains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], x, y);
-    }
-    __m256 sum = acc[0];
-    for (int c = 1; c < peak_chains; ++c) sum = _mm256_add_ps(sum, acc[c]);
-    benchmark::DoNotOptimize(sum);
-    return double(iters) * peak_chains * 8 * 2;
-  }
-  __m256d acc[peak_chains];
-  for (int c = 0; c < peak_chains; ++c) acc[c] = _mm256_set1_pd(0.001 * c);
-  const __m256d x = _mm256_set1_pd(0.999), y = _mm256_set1_pd(0.0001);
-  for (std::int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-    for (int c = 0; c < peak_chains; ++c) acc[c] = _mm256_fmadd_pd(acc[c], x, y);
-  }
-  __m256d sum = acc[0];
-  for (int c = 1; c < peak_chains; ++c) sum = _mm256_add_pd(sum, acc[c]);
-  benchmark::DoNotOptimize(sum);
-  return double(iters) * peak_chains * 4 * 2;
-}
+TOKENMIX_BENCH_FMA_CHAINS(fma_chains_avx512, TOKENMIX_TARGET_AVX512)
+TOKENMIX_BENCH_FMA_CHAINS(fma_chains_avx2, TOKENMIX_TARGET_AVX2)
 #endif
-
-template <class T>
-double fma_loop_scalar(std::int64_t iters) {
-  T acc[peak_chains];
-  for (int c = 0; c < peak_chains; ++c) acc[c] = T(0.001) * T(c);
-  const T x = T(0.999), y = T(0.0001);
-  for (std::int64_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-    for (int c = 0; c < peak_chains; ++c) acc[c] = acc[c] * x + y;
-  }
-  T sum = 0;
-  for (int c = 0; c < peak_chains; ++c) sum += acc[c];
-  benchmark::DoNotOptimize(sum);
-  return double(iters) * peak_chains * 2;
-}
+#undef TOKENMIX_BENCH_FMA_CHAINS
 
 inline double fma_loop(bool single, std::int64_t iters) {
   switch (tokenmix::active_isa()) {
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
-    case tokenmix::Isa::avx512: return fma_loop_avx512(single, iters);
-    case tokenmix::Isa::avx2: return fma_loop_avx2(single, iters);
+    case tokenmix::Isa::avx512:
+      return single ? fma_chains_avx512<tokenmix::detail::Avx512F32>(iters)
+                    : fma_chains_avx512<tokenmix::detail::Avx512F64>(iters);
+    case tokenmix::Isa::avx2:
+      return single ? fma_chains_avx2<tokenmix::detail::Avx2F32>(iters)
+                    : fma_chains_avx2<tokenmix::detail::Avx2F64>(iters);
 #endif
-    default: return single ? fma_loop_scalar<float>(iters) : fma_loop_scalar<double>(iters);
+    default:
+      return single ? fma_chains_scalar<tokenmix::detail::ScalarVec<float>>(iters)
+                    : fma_chains_scalar<tokenmix::detail::ScalarVec<double>>(iters);
   }
 }
 

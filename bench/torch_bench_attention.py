@@ -1,17 +1,18 @@
 #!/usr/bin/python3
-"""PyTorch counterpart of bench/bench_attention.cpp: the same layers, shapes and names.
+"""PyTorch counterpart of bench/bench_attention.cpp: the same mixers, shapes and names.
 
     /usr/bin/python3 bench/torch_bench_attention.py OUT.json [--repetitions 5]
         [--min-time 0.3] [--filter REGEX] [--compare tokenmix.json]
 
 One thread (torch.set_num_threads(1)), fp32, eval mode under torch.inference_mode(), batch 1.
-SelfAttention is torch.nn.MultiheadAttention(d, heads, batch_first=True) itself (8 heads at
-d=256, 12 at d=768) called as mha(x, x, x, need_weights=False), its fastest form; the other
-layers are the reference modules of tests/reference/make_attention_fixtures.py (External
-Attention with S=64, Synthesizers with one head). Each repetition runs the layer repeatedly
+d = 768, n = 64 .. 8192 (--filter to trim). SelfAttention is torch.nn.MultiheadAttention(d,
+12, batch_first=True) itself called as mha(x, x, x, need_weights=False), its fastest form;
+ExternalAttention (S=64) and the Synthesizers (one head) are the reference modules of
+tests/reference/make_attention_fixtures.py; the token MLP, SGU and Fourier mixing are the
+timm / HuggingFace forms written out below. Each repetition runs the layer repeatedly
 for at least --min-time seconds and records the mean wall and CPU time per call; the JSON follows
 Google Benchmark's layout (per-repetition runs plus mean/median/stddev aggregates, times in
-ms) with names layer/<Layer>/torch/<n>x<d>/real_time, so it joins with tokenmix's output.
+ms) with names layer/<Layer>/torch/<n>x<d>, so it joins with tokenmix's output.
 --compare prints torch-median / tokenmix-median speed-ups, on wall and on CPU time, for the
 names both files have (CPU time is the fairer one on a loaded, shared machine).
 Exits 0 with a message when torch is not installed.
@@ -26,6 +27,11 @@ import statistics
 import sys
 import time
 
+# One thread for torch's own pool and for the BLAS under it (Debian's torch calls OpenBLAS,
+# which would otherwise start a thread per core), set before torch loads it.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
 try:
     import torch
 except ImportError:  # pragma: no cover - depends on the machine
@@ -38,26 +44,61 @@ from make_attention_fixtures import (ExternalAttention, SynthesizerDense,  # noq
                                      SynthesizerRandom)
 
 LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
+D = 768
+
+
+class TokenMlp(torch.nn.Module):
+    """MixerBlock's token-mixing half (timm): x + mlp_tokens(norm1(x)^T)^T."""
+
+    def __init__(self, n, d):
+        super().__init__()
+        self.norm1 = torch.nn.LayerNorm(d, eps=1e-6)
+        self.fc1 = torch.nn.Linear(n, d // 2)
+        self.fc2 = torch.nn.Linear(d // 2, n)
+
+    def forward(self, x):
+        t = self.norm1(x).transpose(1, 2)
+        return x + self.fc2(torch.nn.functional.gelu(self.fc1(t))).transpose(1, 2)
+
+
+class SpatialGatingUnit(torch.nn.Module):
+    """timm's SpatialGatingUnit: input 2d wide, u * proj_tokens(LN(v))."""
+
+    def __init__(self, n, d):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(d)
+        self.proj = torch.nn.Linear(n, n)
+
+    def forward(self, x):
+        u, v = x.chunk(2, dim=-1)
+        v = self.proj(self.norm(v).transpose(-1, -2))
+        return u * v.transpose(-1, -2)
+
+
+class Fourier(torch.nn.Module):
+    """FNet's mixing as HuggingFace writes it: fft over channels, then tokens, real part."""
+
+    def forward(self, x):
+        return torch.fft.fft(torch.fft.fft(x, dim=-1), dim=-2).real
 
 
 def cases():
-    """(layer name, n, d, module factory, call) in the C++ program's order and skip rules."""
-    for d in (256, 768):
-        for n in LENGTHS:
-            if d == 256 or n <= 4096:
-                heads = 8 if d == 256 else 12
-                yield ("SelfAttention", n, d,
-                       lambda d=d, heads=heads: torch.nn.MultiheadAttention(
-                           d, heads, bias=True, batch_first=True),
-                       lambda m, x: m(x, x, x, need_weights=False)[0])
-            yield ("ExternalAttention", n, d, lambda d=d: ExternalAttention(d, 64, 1),
-                   lambda m, x: m(x))
-            if n <= 4096:
-                yield ("SynthesizerRandom", n, d, lambda n=n, d=d: SynthesizerRandom(n, d, 1),
-                       lambda m, x: m(x))
-            if n <= 2048:
-                yield ("SynthesizerDense", n, d, lambda n=n, d=d: SynthesizerDense(n, d, 1),
-                       lambda m, x: m(x))
+    """(layer name, n, d, module factory, input width, call), as bench_attention.cpp."""
+    d = D
+    for n in LENGTHS:
+        yield ("MixerTokenMLP", n, d, lambda n=n: TokenMlp(n, d), d, lambda m, x: m(x))
+        yield ("SpatialGatingUnit", n, d, lambda n=n: SpatialGatingUnit(n, d), 2 * d,
+               lambda m, x: m(x))
+        yield ("FourierMixer", n, d, Fourier, d, lambda m, x: m(x))
+        yield ("ExternalAttention", n, d, lambda: ExternalAttention(d, 64, 1), d,
+               lambda m, x: m(x))
+        yield ("SynthesizerRandom", n, d, lambda n=n: SynthesizerRandom(n, d, 1), d,
+               lambda m, x: m(x))
+        yield ("SynthesizerDense", n, d, lambda n=n: SynthesizerDense(n, d, 1), d,
+               lambda m, x: m(x))
+        yield ("SelfAttention", n, d,
+               lambda: torch.nn.MultiheadAttention(d, 12, bias=True, batch_first=True), d,
+               lambda m, x: m(x, x, x, need_weights=False)[0])
 
 
 def measure(module, call, x, repetitions, min_time):
@@ -132,12 +173,12 @@ def main():
     pattern = re.compile(args.filter)
     benchmarks = []
     with torch.inference_mode():
-        for layer, n, d, make, call in cases():
-            name = f"layer/{layer}/torch/{n}x{d}/real_time"
+        for layer, n, d, make, width, call in cases():
+            name = f"layer/{layer}/torch/{n}x{d}"
             if not pattern.search(name):
                 continue
             module = make().eval()
-            x = torch.randn(1, n, d)
+            x = torch.randn(1, n, width)
             runs = measure(module, call, x, args.repetitions, args.min_time)
             for rep, (wall, cpu, iters) in enumerate(runs):
                 benchmarks.append(run_entry(name, rep, wall, cpu, iters))
