@@ -32,9 +32,14 @@ TEMPLATE_TEST_CASE("PackedMatrix holds op(B) in either layout of B", "[core][pac
   const Index pw = detail::gemm_panel_width<T>;
   const Index padded = (n + pw - 1) / pw * pw;
   CHECK(plain.size() == static_cast<std::size_t>(k * padded));
-  const T* last_block = plain.block(2 * detail::gemm_kc<T>);
-  const T* last_panel = last_block + (padded / pw - 1) * 3 * pw;  // 3 rows in the last block
-  for (Index r = 0; r < 3; ++r)
+  // k = 2 KC + 3 is cut into three equal blocks (rounded up to 8 rows), not 2 KC and 3.
+  const Index kc = detail::gemm_kc_for<T>(k);
+  REQUIRE(kc < detail::gemm_kc<T>);
+  REQUIRE(3 * kc >= k);
+  const Index tail = k - 2 * kc;
+  const T* last_block = plain.block(2 * kc);
+  const T* last_panel = last_block + (padded / pw - 1) * tail * pw;
+  for (Index r = 0; r < tail; ++r)
     for (Index j = n % pw; j < pw; ++j) CHECK(last_panel[r * pw + j] == T(0));
 }
 
@@ -49,4 +54,25 @@ TEST_CASE("PackedMatrix is empty by default and cheap to move", "[core][packed]"
   CHECK(moved.data() == data);  // the buffer moved, nothing was copied
   CHECK(moved.at(2, 3) == 1.0f);
   CHECK_THROWS_AS(pack_b<float>(Trans::N, -1, 4, b.data(), 4), ArgumentError);
+}
+
+TEMPLATE_TEST_CASE("gemm_kc_for cuts k into equal blocks of at most KC rows", "[core][packed]",
+                   float, double) {
+  using T = TestType;
+  constexpr Index KC = detail::gemm_kc<T>;
+  CHECK(detail::gemm_kc_for<T>(0) == 1);
+  CHECK(detail::gemm_kc_for<T>(1) == 1);
+  CHECK(detail::gemm_kc_for<T>(KC) == KC);
+  CHECK(detail::gemm_kc_for<T>(KC + 1) == (KC / 2 + 1 + 7) / 8 * 8);
+  for (Index k = 1; k <= 5 * KC + 17; k += 13) {
+    const Index kc = detail::gemm_kc_for<T>(k);
+    const Index blocks = (k + kc - 1) / kc;
+    INFO("k " << k << " kc " << kc);
+    CHECK(kc <= KC);
+    CHECK(blocks == (k + KC - 1) / KC);  // no more blocks than KC itself would give
+    if (k > KC) {
+      CHECK(kc % 8 == 0);
+      CHECK(k - (blocks - 1) * kc > kc - 8 * blocks);  // the last block is not a stub
+    }
+  }
 }

@@ -107,8 +107,13 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   const bool direct_a = (j1 - j0) <= 4 * NR &&
                         (g.trans_a || (g.lda * Index(sizeof(T))) % 4096 != 0);
   const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
-  const Index kc_max = std::max<Index>(1, std::min(KC, k));
-
+  const Index kc_step = gemm_kc_for<T>(k);  // the same cut as PackedMatrix's
+  const Index kc_max = std::max<Index>(1, std::min(kc_step, k));
+  // Row-major B is packed in a pass of its own (copies by bands of rows) when k spans
+  // several blocks or B's rows are a multiple of 4 KB apart; otherwise the first A sliver's
+  // kernels pack it as they read it (GemmB::pack). Measured: reading B in place row by row
+  // is slow when the rows share L1 sets, and the fused packing only pays for one-block k.
+  const bool separate_pack = g.k > KC || (g.ldb * Index(sizeof(T))) % 4096 == 0;
   ScratchFrame frame;
   T* a_buf = direct_a ? nullptr
                       : frame.take<T>(static_cast<std::size_t>(
@@ -124,10 +129,10 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   t.alpha = g.alpha;
   t.ldc = g.ldc;
 
-  const Index k_blocks = std::max<Index>(1, (k + KC - 1) / KC);
+  const Index k_blocks = std::max<Index>(1, (k + kc_step - 1) / kc_step);
   for (Index kb = 0; kb < k_blocks; ++kb) {
-    const Index pc = kb * KC;
-    const Index kc = std::min(KC, k - pc);
+    const Index pc = kb * kc_step;
+    const Index kc = std::min(kc_step, k - pc);
     const bool first = kb == 0, last = kb + 1 == k_blocks;
     t.k = kc;
     t.beta = first ? g.beta : T(1);
@@ -156,13 +161,13 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
           bb = g.b + pc * g.ldb + jc;
           b_rs = g.ldb;
           b_ps = PW;
-        } else if (!g.trans_b) {
+        } else if (!g.trans_b && !separate_pack) {
           fuse_pack = true;
           bb = g.b + pc * g.ldb + jc;
           b_rs = g.ldb;
           b_ps = PW;
         } else {
-          K::pack_b(g.trans_b, kc, nc, g.b + jc * g.ldb + pc, g.ldb, b_buf);
+          K::pack_b(g.trans_b, kc, nc, g.trans_b ? g.b + jc * g.ldb + pc : g.b + pc * g.ldb + jc, g.ldb, b_buf);
           bb = b_buf;
           b_rs = PW;
           b_ps = kc * PW;
@@ -211,7 +216,7 @@ template <class K>
 void gemm_driver(GemmCall<typename K::T> g, int threads) {
   using T = typename K::T;
   using Bk = GemmBlocking<K>;
-  constexpr Index MR = Bk::MR, NU = Bk::NU, KC = Bk::KC;
+  constexpr Index MR = Bk::MR, NU = Bk::NU;
   if (g.m == 0 || g.n == 0) return;
 
   ScratchFrame frame;
@@ -223,7 +228,7 @@ void gemm_driver(GemmCall<typename K::T> g, int threads) {
     const bool overlap = lo(e.residual) < lo(g.c + (g.m - 1) * g.ldc + g.n) &&
                          lo(g.c) < lo(e.residual + (g.m - 1) * e.ld_residual + g.n);
     const bool same = e.residual == g.c && e.ld_residual == g.ldc;
-    const bool one_block = g.alpha == T(0) || g.k <= KC;
+    const bool one_block = g.alpha == T(0) || g.k <= gemm_kc<T>;
     if (overlap && !(same && one_block)) {
       T* copy = frame.take<T>(static_cast<std::size_t>(g.m * g.n));
       for (Index i = 0; i < g.m; ++i)

@@ -60,7 +60,9 @@ TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<ty
 //                   packs B while it computes, so packing costs no separate pass.
 // DirectA: A is read where it lies, element (r, p) at t.a[r * t.a_rs + p * t.a_ps] (rows past
 // mr read row mr - 1 and are never stored), instead of a packed sliver.
-template <class V, int MR, int NV, GemmB Mode, bool DirectA>
+// AS is the row count of the packed A sliver (its step per k), MR <= AS the rows computed:
+// a last sliver of a few rows runs a shorter tile over the same packed layout.
+template <class V, int MR, int NV, GemmB Mode, bool DirectA, int AS = MR>
 TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   using T = typename V::T;
   using reg = typename V::reg;
@@ -132,7 +134,7 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     if constexpr (DirectA)
       a_off += a_ps;
     else
-      a += MR;
+      a += AS;
   }
 
   const bool heavy = t.epilogue && (t.epilogue->act == Activation::gelu_erf ||
@@ -275,25 +277,35 @@ struct GemmKernel {
     // A last tile no wider than one vector runs the one-vector kernel: same arithmetic per
     // element, half the wasted lanes (n = 196 is 6 tiles of 32 and 4 columns).
     if (NV_ > 1 && t.nr <= V::width)
-      run<1>(t, mode, direct_a);
+      rows<1>(t, mode, direct_a);
     else
-      run<NV_>(t, mode, direct_a);
+      rows<NV_>(t, mode, direct_a);
   }
 
  private:
+  // Likewise a last sliver of at most 8 or 4 rows runs an 8- or 4-row tile (m = 64 is 4
+  // slivers of 14 and 8 rows: the full tile would spend 9% of its FMAs on padding).
   template <int NV>
+  static void rows(const GemmTile<T>& t, GemmB mode, bool direct_a) {
+    if constexpr (MR_ > 8) {
+      if (t.mr <= 4) return run<NV, 4>(t, mode, direct_a);
+      if (t.mr <= 8) return run<NV, 8>(t, mode, direct_a);
+    }
+    run<NV, MR_>(t, mode, direct_a);
+  }
+  template <int NV, int R>
   static void run(const GemmTile<T>& t, GemmB mode, bool direct_a) {
     if (direct_a) {
       switch (mode) {
-        case GemmB::packed: return gemm_tile<V, MR_, NV, GemmB::packed, true>(t);
-        case GemmB::in_place: return gemm_tile<V, MR_, NV, GemmB::in_place, true>(t);
-        case GemmB::pack: return gemm_tile<V, MR_, NV, GemmB::pack, true>(t);
+        case GemmB::packed: return gemm_tile<V, R, NV, GemmB::packed, true, MR_>(t);
+        case GemmB::in_place: return gemm_tile<V, R, NV, GemmB::in_place, true, MR_>(t);
+        case GemmB::pack: return gemm_tile<V, R, NV, GemmB::pack, true, MR_>(t);
       }
     }
     switch (mode) {
-      case GemmB::packed: return gemm_tile<V, MR_, NV, GemmB::packed, false>(t);
-      case GemmB::in_place: return gemm_tile<V, MR_, NV, GemmB::in_place, false>(t);
-      case GemmB::pack: return gemm_tile<V, MR_, NV, GemmB::pack, false>(t);
+      case GemmB::packed: return gemm_tile<V, R, NV, GemmB::packed, false, MR_>(t);
+      case GemmB::in_place: return gemm_tile<V, R, NV, GemmB::in_place, false, MR_>(t);
+      case GemmB::pack: return gemm_tile<V, R, NV, GemmB::pack, false, MR_>(t);
     }
   }
 };

@@ -2,7 +2,7 @@
 // A weight matrix op(B) (k x n) rearranged once, at load time, into the layout the GEMM
 // micro-kernels stream, so that every later gemm_packed() call skips the packing pass.
 //
-// Layout: k is cut into blocks of detail::gemm_kc<T> rows; inside a block, columns are cut
+// Layout: k is cut into blocks of detail::gemm_kc_for<T>(k) rows; inside a block, columns are cut
 // into panels of gemm_panel_width<T> (one 64-byte cache line) and each panel is stored row
 // after row (kc x panel_width, contiguous). The last panel is zero-padded. The layout does
 // not depend on the ISA: every kernel reads whole panels (AVX-512 one vector per panel row,
@@ -26,16 +26,28 @@ namespace detail {
 template <class T>
 inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
 
-// Rows of op(B) per k block (KC). Chosen so that an MR x KC sliver of packed A stays in L1d
-// (48 KB) while a KC x NC block of packed B stays in L2 (2 MB); see gemm_blocking.hpp.
+// Largest number of rows of op(B) per k block (KC). The B sliver one micro-kernel call
+// streams, KC x NR (256 x 32 floats or 256 x 16 doubles = 32 KB), stays in L1d (48 KB) while
+// the A slivers stream past it from L2; see GemmBlocking in gemm.hpp.
 template <class T>
 inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 384 : 256;
+
+// Rows per k block for an inner dimension k: k split into equal blocks of at most gemm_kc
+// (rounded up to 8 rows), so that no block is a short remainder whose C update and call
+// overhead cost as much as a full one (k = 384 runs as 2 x 192, not 256 + 128). Depends on
+// k alone, so packed weights and every thread count cut k the same way.
+template <class T>
+inline constexpr Index gemm_kc_for(Index k) {
+  if (k <= gemm_kc<T>) return k < 1 ? 1 : k;
+  const Index blocks = (k + gemm_kc<T> - 1) / gemm_kc<T>;
+  return ((k + blocks - 1) / blocks + 7) / 8 * 8;
+}
 
 // Element offset of op(B)(p, j) inside a packed buffer for k-block layout with `n` columns.
 template <class T>
 inline std::size_t packed_offset(Index k, Index n, Index p, Index j) {
   constexpr Index pw = gemm_panel_width<T>;
-  constexpr Index kc = gemm_kc<T>;
+  const Index kc = gemm_kc_for<T>(k);
   const Index panels = (n + pw - 1) / pw;
   const Index block = p / kc;
   const Index block_rows = std::min(kc, k - block * kc);
@@ -87,7 +99,7 @@ class PackedMatrix {
     void* p = std::aligned_alloc(64, detail::round_up(size_ * sizeof(T), 64));
     if (p == nullptr) throw std::bad_alloc();
     data_.reset(static_cast<T*>(p));
-    constexpr Index kc = detail::gemm_kc<T>;
+    const Index kc = detail::gemm_kc_for<T>(k);
     for (Index p0 = 0; p0 < k; p0 += kc) {
       const Index rows = std::min(kc, k - p0);
       const T* src = trans_b ? b + p0 : b + p0 * ldb;
@@ -102,7 +114,7 @@ class PackedMatrix {
   // op(B)(p, j), for tests and debugging; the kernels read data() directly.
   T at(Index p, Index j) const { return data_.get()[detail::packed_offset<T>(k_, n_, p, j)]; }
 
-  // Start of k-block `block` (rows [block*KC, ...)), laid out as described above.
+  // Start of the k block whose first row is p0 (a multiple of gemm_kc_for(rows())).
   const T* block(Index p0) const {
     const Index pw = detail::gemm_panel_width<T>;
     return data_.get() + p0 * ((n_ + pw - 1) / pw) * pw;
