@@ -62,11 +62,20 @@ void check_butterfly() {
     x[q] = {rng.uniform(-1, 1), rng.uniform(-1, 1)};
     a[q] = {x[q].real(), x[q].imag()};
   }
+  typename En::C b[P];
+  for (int q = 0; q < P; ++q) b[q] = a[q];
   En::template butterfly<P>(a);
   const auto y = dft(x);
   for (int r = 0; r < P; ++r) {
     CHECK(a[r].re == Approx(y[r].real()).margin(1e-14));
     CHECK(a[r].im == Approx(y[r].imag()).margin(1e-14));
+  }
+  if constexpr (P == 2 || P == 4 || P == 8 || P == 16) {
+    En::template dft_in_registers<P>(b);
+    for (int r = 0; r < P; ++r) {
+      CHECK(b[r].re == Approx(y[r].real()).margin(1e-14));
+      CHECK(b[r].im == Approx(y[r].imag()).margin(1e-14));
+    }
   }
 }
 }  // namespace
@@ -79,7 +88,9 @@ TEST_CASE("lane shuffles: transpose, reverse, (de)interleave", "[core][fft_kerne
   check_shuffles<16>();
 }
 
-TEST_CASE("radix 2, 3, 4, 5, 8 butterflies are DFTs", "[core][fft_kernels]") {
+TEST_CASE("radix 2, 3, 4, 5, 8, 16 butterflies and in-register DFTs are DFTs",
+          "[core][fft_kernels]") {
+  check_butterfly<16>();
   check_butterfly<8>();
   check_butterfly<2>();
   check_butterfly<3>();
@@ -90,7 +101,7 @@ TEST_CASE("radix 2, 3, 4, 5, 8 butterflies are DFTs", "[core][fft_kernels]") {
 TEST_CASE("lane engine: W independent transforms, strided and in place", "[core][fft_kernels]") {
   constexpr int W = 4;
   using En = Engine<Lanes<double, W>>;
-  for (Index n : {1, 2, 3, 4, 5, 7, 8, 11, 12, 30, 49, 59, 60, 64, 77, 120, 512}) {
+  for (Index n : {1, 2, 3, 4, 5, 7, 8, 11, 12, 16, 30, 49, 59, 60, 64, 77, 120, 256, 512, 2048}) {
     INFO("n = " << n);
     Plan<double> plan;
     plan.n = n;
@@ -123,5 +134,26 @@ TEST_CASE("lane engine: W independent transforms, strided and in place", "[core]
       }
     }
     CHECK(inplace == out);
+    // Interleaved (re, im) source read by the first pass (Src 1), and swapped (Src 2: the
+    // inverse transform, output swapped back).
+    std::vector<double> pairs(2 * W * n), out1(2 * W * n), out2(2 * W * n);
+    for (Index i = 0; i < n; ++i)
+      for (int t = 0; t < W; ++t) {
+        pairs[i * 2 * W + 2 * t] = x[t][i].real();
+        pairs[i * 2 * W + 2 * t + 1] = x[t][i].imag();
+      }
+    En::template direct<1>(plan, pairs.data(), 2 * W, 0, out1.data(), 2 * W, W, scratch.data());
+    CHECK(out1 == out);
+    En::template direct<2>(plan, pairs.data(), 2 * W, 0, out2.data() + W, 2 * W, -W,
+                           scratch.data());
+    for (int t = 0; t < W; ++t) {
+      std::vector<std::complex<double>> xc(n);
+      for (Index i = 0; i < n; ++i) xc[i] = std::conj(x[t][i]);
+      const auto yc = dft(xc);  // inverse DFT = conj(DFT(conj x))
+      for (Index k = 0; k < n; ++k) {
+        CHECK(out2[k * 2 * W + t] == Approx(yc[k].real()).margin(1e-12));
+        CHECK(out2[k * 2 * W + W + t] == Approx(-yc[k].imag()).margin(1e-12));
+      }
+    }
   }
 }

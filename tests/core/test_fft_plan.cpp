@@ -1,5 +1,6 @@
 #include "tokenmix/core/fft_plan.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -14,24 +15,36 @@ bool smooth(Index n) {
 }
 }  // namespace
 
-TEST_CASE("factorize splits lengths into 8s, a 4 or 2 and odd primes", "[core][fft_plan]") {
+TEST_CASE("factorize: powers of two in the fewest balanced radix-2..16 passes, then odd primes",
+          "[core][fft_plan]") {
   for (Index n = 1; n <= 3000; ++n) {
     const auto f = factorize(n);
-    Index product = 1;
-    int small_even = 0;
+    Index product = 1, two_part = 1;
+    int even_passes = 0, smallest = 16, largest = 1;
     bool seen_odd = false;
     for (int p : f) {
       product *= p;
-      if (p == 2 || p == 4) ++small_even;
       if (p % 2 == 1) seen_odd = true;
-      if (p % 2 == 0) REQUIRE_FALSE(seen_odd);  // even radices first
+      if (p % 2 == 0) {
+        REQUIRE_FALSE(seen_odd);  // even radices first
+        REQUIRE((p & (p - 1)) == 0);
+        REQUIRE(p <= 16);
+        two_part *= p;
+        ++even_passes;
+        smallest = std::min(smallest, p);
+        largest = std::max(largest, p);
+      }
     }
     REQUIRE(product == n);
-    REQUIRE(small_even <= 1);
+    int bits = 0;
+    while ((Index(1) << bits) < two_part) ++bits;
+    REQUIRE(even_passes == (bits + 3) / 4);             // fewest passes
+    if (even_passes > 1) REQUIRE(largest <= 2 * smallest);  // balanced
   }
-  CHECK(factorize(1024) == std::vector<int>{8, 8, 8, 2});
-  CHECK(factorize(4096) == std::vector<int>{8, 8, 8, 8});
-  CHECK(factorize(768) == std::vector<int>{8, 8, 4, 3});
+  CHECK(factorize(1024) == std::vector<int>{16, 8, 8});
+  CHECK(factorize(4096) == std::vector<int>{16, 16, 16});
+  CHECK(factorize(512) == std::vector<int>{8, 8, 8});
+  CHECK(factorize(768) == std::vector<int>{16, 16, 3});
   CHECK(factorize(510) == std::vector<int>{2, 3, 5, 17});
   CHECK(largest_prime_factor(4099) == 4099);
   CHECK(largest_prime_factor(3072) == 3);

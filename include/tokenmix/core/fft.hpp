@@ -157,6 +157,36 @@ const FourStep<T>* four_step(const Plan<T>& plan, int w) {
   return fs.m > 0 ? &fs : nullptr;
 }
 
+// Lane tables for a Bluestein plan whose convolution length splits four-step with width w
+// (conv = m*w, w | m), or null.
+template <class T>
+const FourStep<T>* bluestein_lanes(const Plan<T>& plan, int w) {
+  if (w < 2 || !plan.bluestein()) return nullptr;
+  const FourStep<T>* sub = four_step(*plan.sub, w);
+  if (sub == nullptr) return nullptr;
+  const int slot = lane_slot(w);
+  std::call_once(plan.four_step_once[slot], [&] {
+    FourStep<T>& fs = plan.four_step[slot];
+    const Index m = sub->m, conv = plan.conv, n = plan.n;
+    fs.chirp.assign(2 * conv, T(0));
+    for (Index j = 0; j < n; ++j) {
+      fs.chirp[(j / w) * 2 * w + j % w] = plan.chirp[2 * j];
+      fs.chirp[(j / w) * 2 * w + w + j % w] = plan.chirp[2 * j + 1];
+    }
+    fs.kernel.resize(2 * conv);
+    for (Index b = 0; b < m; b += w)
+      for (Index k2 = 0; k2 < w; ++k2)
+        for (Index t = 0; t < w; ++t) {
+          const Index k = b + t + m * k2;
+          fs.kernel[(b + k2) * 2 * w + t] = plan.kernel[2 * k];
+          fs.kernel[(b + k2) * 2 * w + w + t] = plan.kernel[2 * k + 1];
+        }
+    fs.m = m;
+  });
+  const FourStep<T>& fs = plan.four_step[slot];
+  return fs.m > 0 ? &fs : nullptr;
+}
+
 inline constexpr int max_lanes = 16;
 
 // Scalars of scratch one single transform needs, for any lane width up to max_lanes.
@@ -167,7 +197,19 @@ Index single_scratch(const Plan<T>& plan) {
   // 2m (sub-transform scratch), W and 2W elements of 2W scalars each.
   // Each lane buffer may be followed by a gap of a few elements (see Engine::direct).
   const Index w = max_lanes;
-  return std::max<Index>(4 * plan.n, 6 * plan.n + 6 * w * w) + 16 * 2 * w;
+  return std::max<Index>(4 * plan.n, 6 * plan.n + 6 * w * w) + 16 * 2 * w +
+         static_cast<Index>(4 * 4096 / sizeof(T));
+}
+
+// The part of `scratch` (which has 4 KiB of slack) whose address is half a page away from
+// `ref` modulo 4 KiB: streaming a buffer into scratch at the same page offset makes every
+// load look like it depends on the store just issued (4K aliasing), halving throughput.
+template <class T>
+T* away_from(const void* ref, T* scratch) {
+  const auto r = reinterpret_cast<std::uintptr_t>(ref);
+  const auto s = reinterpret_cast<std::uintptr_t>(scratch);
+  const std::uintptr_t shift = (r + 2048 - s) & 4095 & ~std::uintptr_t(63);
+  return scratch + shift / sizeof(T);
 }
 
 template <class T>
@@ -246,14 +288,118 @@ struct Algorithms {
   TOKENMIX_FFT_INLINE static void single(const Plan<T>& plan, bool inverse, const T* in, T* out,
                                          T* scratch) {
     if (plan.bluestein()) {
+      if constexpr (W > 1) {
+        if (const FourStep<T>* bl = bluestein_lanes(plan, W)) {
+          bluestein_four_step<O>(plan, *bl, inverse, in, out, away_from(in, scratch));
+          return;
+        }
+        if constexpr (W > 2) {
+          if (const FourStep<T>* bl = bluestein_lanes(plan, W / 2)) {
+            bluestein_four_step<Lanes<T, W / 2>>(plan, *bl, inverse, in, out,
+                                                 away_from(in, scratch));
+            return;
+          }
+        }
+      }
       single_bluestein(plan, inverse, in, out, scratch);
       return;
     }
     single_direct(plan, inverse, in, out, scratch);
   }
 
+  // Bluestein with its convolution kept in the four-step lane layout throughout: the chirped
+  // input goes straight into lanes (x[W*j1 + j2] is lane j2 of element j1), the forward
+  // DFTs of W, the kernel product, the inverse DFTs of W and both twiddle products happen in
+  // registers in one pass, and the inverse length-m transforms bring the samples back to
+  // natural order. The frequency bins are never put in natural order (the convolution does
+  // not need them to be).
+  template <class OW>
+  TOKENMIX_FFT_INLINE static void bluestein_four_step(const Plan<T>& plan, const FourStep<T>& bl,
+                                                      bool inverse, const T* in, T* out,
+                                                      T* scratch) {
+    using EW = Engine<OW>;
+    constexpr int w = OW::width;
+    constexpr Index ew = 2 * w;
+    using CW = typename EW::C;
+    using VW = typename OW::V;
+    const Index n = plan.n, m = bl.m;
+    const FourStep<T>& fs = *four_step(*plan.sub, w);
+    T* a = scratch;
+    // Page offsets: a at +2 KiB from in, the sub-transform buffers at +1 and +3 KiB.
+    T* rest = EW::at_page_offset(in, a + m * ew, 1024);
+    const T* ch = bl.chirp.data();
+    // Inverse = forward with real and imaginary parts swapped on the way in and out.
+    const Index full = n / w;
+    for (Index j1 = 0; j1 < full; ++j1) {
+      CW x = EW::load_interleaved(in + j1 * ew);
+      if (inverse) x = CW{x.im, x.re};
+      EW::st(a + j1 * ew, w, EW::mul(x, EW::ld(ch + j1 * ew, w)));
+    }
+    if (full < m) {
+      T tail[2 * w] = {};
+      for (Index j = full * w; j < n; ++j) {
+        tail[j - full * w] = in[2 * j + (inverse ? 1 : 0)];
+        tail[w + j - full * w] = in[2 * j + (inverse ? 0 : 1)];
+      }
+      EW::st(a + full * ew, w, EW::mul(EW::ld(tail, w), EW::ld(ch + full * ew, w)));
+      for (Index j1 = full + 1; j1 < m; ++j1) EW::st(a + j1 * ew, w, CW{VW{}, VW{}});
+    }
+    Ent<T, w>::direct(*fs.sub_m, a, ew, w, a, ew, w, rest);
+    const T* tw = fs.twiddle.data();
+    const T* ker = bl.kernel.data();
+    for (Index b = 0; b < m; b += w) {
+      VW re[w], im[w];
+      TOKENMIX_FFT_UNROLL
+      for (int t = 0; t < w; ++t) {
+        const CW v = EW::mul(EW::ld(a + (b + t) * ew, w), EW::ld(tw + (b + t) * ew, w));
+        re[t] = v.re;
+        im[t] = v.im;
+      }
+      EW::transpose(re);
+      EW::transpose(im);
+      CW v[w];
+      TOKENMIX_FFT_UNROLL
+      for (int t = 0; t < w; ++t) v[t] = CW{re[t], im[t]};
+      EW::template dft_in_registers<w>(v);
+      // Kernel product, then the inverse DFT over k2 as a forward one on swapped parts.
+      TOKENMIX_FFT_UNROLL
+      for (int k2 = 0; k2 < w; ++k2) {
+        const CW p = EW::mul(v[k2], EW::ld(ker + (b + k2) * ew, w));
+        v[k2] = CW{p.im, p.re};
+      }
+      EW::template dft_in_registers<w>(v);
+      TOKENMIX_FFT_UNROLL
+      for (int t = 0; t < w; ++t) {
+        re[t] = v[t].im;
+        im[t] = v[t].re;
+      }
+      EW::transpose(re);
+      EW::transpose(im);
+      TOKENMIX_FFT_UNROLL
+      for (int t = 0; t < w; ++t) {
+        const CW wt = EW::ld(tw + (b + t) * ew, w);
+        EW::st(a + (b + t) * ew, w, EW::mul(CW{re[t], im[t]}, CW{wt.re, -wt.im}));
+      }
+    }
+    Ent<T, w>::direct(*fs.sub_m, a + w, ew, -w, a + w, ew, -w, rest);  // inverse, in place
+    for (Index j1 = 0; j1 < full; ++j1) {
+      CW y = EW::mul(EW::ld(a + j1 * ew, w), EW::ld(ch + j1 * ew, w));
+      if (inverse) y = CW{y.im, y.re};
+      EW::store_interleaved(out + j1 * ew, y);
+    }
+    if (full * w < n) {
+      T tail[2 * w];
+      EW::st(tail, w, EW::mul(EW::ld(a + full * ew, w), EW::ld(ch + full * ew, w)));
+      for (Index j = full * w; j < n; ++j) {
+        out[2 * j + (inverse ? 1 : 0)] = tail[j - full * w];
+        out[2 * j + (inverse ? 0 : 1)] = tail[w + j - full * w];
+      }
+    }
+  }
+
   TOKENMIX_FFT_INLINE static void single_direct(const Plan<T>& plan, bool inverse, const T* in,
                                                 T* out, T* scratch) {
+    scratch = away_from(in, scratch);
     if constexpr (W > 1) {
       if (const FourStep<T>* fs = four_step(plan, W)) {
         four_step_run<O>(*fs, inverse, in, out, scratch);
@@ -282,14 +428,11 @@ struct Algorithms {
     using VW = typename OW::V;
     const Index m = fs.m;
     T* a = scratch;
-    T* rest = a + (m + 3) * ew;
-    // Inverse = forward with real and imaginary parts swapped on the way in and out.
-    T* re_in = inverse ? a + w : a;
-    const Index im_in = inverse ? -w : w;
-    for (Index j = 0; j < m; ++j) EW::st(re_in + j * ew, im_in, EW::load_interleaved(in + j * ew));
-    Ent<T, w>::direct(*fs.sub_m, a, ew, w, a, ew, w, rest);
-    T* e = rest + (Engine<OW>::scratch_elements(*fs.sub_m) + 3) * ew;
-    T* rest2 = e + (w + 3) * ew;
+    // Page offsets: a at +2 KiB from in, the sub-transform buffers at +1 and +3 KiB.
+    T* rest = EW::at_page_offset(in, a + m * ew, 1024);
+    // Inverse = forward with real and imaginary parts swapped on the way in and out. The
+    // first pass reads the caller's interleaved array directly.
+    Ent<T, w>::direct_interleaved(*fs.sub_m, inverse, in, ew, a, ew, w, rest);
     const T* tw = fs.twiddle.data();
     for (Index b = 0; b < m; b += w) {
       VW re[w], im[w];
@@ -301,14 +444,14 @@ struct Algorithms {
       }
       EW::transpose(re);
       EW::transpose(im);
+      CW v[w];
       TOKENMIX_FFT_UNROLL
-      for (int t = 0; t < w; ++t) EW::st(e + t * ew, w, CW{re[t], im[t]});
-      Ent<T, w>::direct(*fs.sub_w, e, ew, w, e, ew, w, rest2);
+      for (int t = 0; t < w; ++t) v[t] = CW{re[t], im[t]};
+      EW::template dft_in_registers<w>(v);
       TOKENMIX_FFT_UNROLL
       for (int k2 = 0; k2 < w; ++k2) {
-        CW v = EW::ld(e + k2 * ew, w);
-        if (inverse) v = CW{v.im, v.re};
-        EW::store_interleaved(out + 2 * (b + m * k2), v);
+        if (inverse) v[k2] = CW{v[k2].im, v[k2].re};
+        EW::store_interleaved(out + 2 * (b + m * k2), v[k2]);
       }
     }
   }
@@ -493,6 +636,13 @@ struct ScalarEntries {
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
   }
+  static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+                                  T* out, Index os, Index oim, T* s) {
+    if (inv)
+      Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
+    else
+      Engine<Lanes<T, W>>::template direct<1>(p, in, is, 0, out, os, oim, s);
+  }
   static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
     Algorithms<T, W, ScalarEntries>::single(p, inv, in, out, s);
   }
@@ -513,6 +663,13 @@ struct Avx2Entries {
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
   }
+  TOKENMIX_TARGET_AVX2 static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+                                  T* out, Index os, Index oim, T* s) {
+    if (inv)
+      Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
+    else
+      Engine<Lanes<T, W>>::template direct<1>(p, in, is, 0, out, os, oim, s);
+  }
   TOKENMIX_TARGET_AVX2 static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
     Algorithms<T, W, Avx2Entries>::single(p, inv, in, out, s);
   }
@@ -531,6 +688,13 @@ struct Avx512Entries {
   TOKENMIX_TARGET_AVX512 static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
+  }
+  TOKENMIX_TARGET_AVX512 static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+                                  T* out, Index os, Index oim, T* s) {
+    if (inv)
+      Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
+    else
+      Engine<Lanes<T, W>>::template direct<1>(p, in, is, 0, out, os, oim, s);
   }
   TOKENMIX_TARGET_AVX512 static void single(const Plan<T>& p, bool inv, const T* in, T* out, T* s) {
     Algorithms<T, W, Avx512Entries>::single(p, inv, in, out, s);

@@ -197,6 +197,8 @@ struct Engine {
         a[2 * k] = e[k];
         a[2 * k + 1] = o[k];
       }
+    } else if constexpr (P == 16) {
+      dft_in_registers<16>(a);
     } else if constexpr (P == 5) {
       const V c1 = (V{} + static_cast<T>(static_cast<T>(0.30901699437494742410229341718282)));
       const V c2 = (V{} + static_cast<T>(static_cast<T>(-0.80901699437494742410229341718282)));
@@ -216,7 +218,84 @@ struct Engine {
     }
   }
 
+  // DFT of length P over P lane elements held in registers (P = 2, 4, 8, 16, 32).
+  // 16 and 32 split as 4 x P/4: DFTs of 4 on stride-P/4 groups, twiddles w_P^(n2 k1),
+  // then DFTs of P/4 across the groups; output k1 + 4 k2 lands at index k1 + 4 k2.
   template <int P>
+  TOKENMIX_FFT_INLINE static void dft_in_registers(C* a) {
+    if constexpr (P == 1) {
+      return;
+    } else if constexpr (P <= 8) {
+      butterfly<P>(a);
+
+    } else {
+      constexpr int Q = P / 4;
+      C g[Q][4];
+      TOKENMIX_FFT_UNROLL
+      for (int n2 = 0; n2 < Q; ++n2) {
+        TOKENMIX_FFT_UNROLL
+        for (int n1 = 0; n1 < 4; ++n1) g[n2][n1] = a[Q * n1 + n2];
+        butterfly<4>(g[n2]);
+        TOKENMIX_FFT_UNROLL
+        for (int k1 = 1; k1 < 4; ++k1) {
+          if (n2 == 0) continue;
+          // w_P^(n2 k1) from the constant table below (exact in the type's precision)
+          const int e = (n2 * k1) % P;
+          g[n2][k1] = mulw(g[n2][k1], (V{} + static_cast<T>(root_re<P>(e))),
+                           (V{} + static_cast<T>(root_im<P>(e))));
+        }
+      }
+      TOKENMIX_FFT_UNROLL
+      for (int k1 = 0; k1 < 4; ++k1) {
+        C h[Q];
+        TOKENMIX_FFT_UNROLL
+        for (int n2 = 0; n2 < Q; ++n2) h[n2] = g[n2][k1];
+        dft_in_registers<Q>(h);
+        TOKENMIX_FFT_UNROLL
+        for (int k2 = 0; k2 < Q; ++k2) a[k1 + 4 * k2] = h[k2];
+      }
+    }
+  }
+  // cos / -sin of 2 pi e / P for P | 32, from long-double constants folded at compile time.
+  template <int P>
+  static constexpr long double root_re(int e) {
+    return root32_cos((e * (32 / P)) % 32);
+  }
+  template <int P>
+  static constexpr long double root_im(int e) {
+    return -root32_cos(((e * (32 / P)) + 24) % 32);  // -sin x = -cos(x - pi/2)
+  }
+  static constexpr long double root32_cos(int e) {
+    // cos(2 pi e / 32), e = 0..31, by symmetry from the first quadrant.
+    constexpr long double q[9] = {1.0L,
+                                  0.98078528040323044912618223613424L,
+                                  0.92387953251128675612818318939679L,
+                                  0.83146961230254523707878837761791L,
+                                  0.70710678118654752440084436210485L,
+                                  0.55557023301960222474283081394853L,
+                                  0.38268343236508977172845998403040L,
+                                  0.19509032201612826784828486847702L,
+                                  0.0L};
+    return e <= 8 ? q[e] : e <= 16 ? -q[16 - e] : e <= 24 ? -q[e - 16] : q[32 - e];
+  }
+
+  // Source layouts a pass can read: split lane elements (Src 0), or interleaved (re, im)
+  // pairs, W complex values per lane element, as they come from the caller (Src 1), with
+  // real and imaginary parts swapped for an inverse transform (Src 2). Reading the caller's
+  // array directly saves a copy pass over memory.
+  template <int Src>
+  TOKENMIX_FFT_INLINE static C ld_src(const T* p, Index sim) {
+    if constexpr (Src == 0) {
+      return ld(p, sim);
+    } else if constexpr (Src == 1) {
+      return load_interleaved(p);
+    } else {
+      const C c = load_interleaved(p);
+      return {c.im, c.re};
+    }
+  }
+
+  template <int P, int Src = 0>
   TOKENMIX_FFT_INLINE static void pass_small(const Stage& sg, const T* tw, const T* src, Index ss,
                                              Index sim, T* dst, Index ds, Index dim) {
     const Index l1 = sg.l1, m = sg.m;
@@ -227,7 +306,7 @@ struct Engine {
         for (Index s = 0; s < l1; ++s) {
           C a[P];
           TOKENMIX_FFT_UNROLL
-          for (int q = 0; q < P; ++q) a[q] = ld(srcj + (m * q * l1 + s) * ss, sim);
+          for (int q = 0; q < P; ++q) a[q] = ld_src<Src>(srcj + (m * q * l1 + s) * ss, sim);
           butterfly<P>(a);
           TOKENMIX_FFT_UNROLL
           for (int r = 0; r < P; ++r) st(dstj + (r * l1 + s) * ds, dim, a[r]);
@@ -243,7 +322,7 @@ struct Engine {
       for (Index s = 0; s < l1; ++s) {
         C a[P];
         TOKENMIX_FFT_UNROLL
-        for (int q = 0; q < P; ++q) a[q] = ld(srcj + (m * q * l1 + s) * ss, sim);
+        for (int q = 0; q < P; ++q) a[q] = ld_src<Src>(srcj + (m * q * l1 + s) * ss, sim);
         butterfly<P>(a);
         st(dstj + s * ds, dim, a[0]);
         TOKENMIX_FFT_UNROLL
@@ -253,6 +332,7 @@ struct Engine {
     }
   }
 
+  template <int Src = 0>
   TOKENMIX_FFT_INLINE static void pass_generic(const Stage& sg, const T* tw, const T* coef,
                                                const T* src, Index ss, Index sim, T* dst, Index ds,
                                                Index dim) {
@@ -263,7 +343,7 @@ struct Engine {
       const T* srcj = src + j * l1 * ss;
       T* dstj = dst + j * p * l1 * ds;
       for (Index s = 0; s < l1; ++s) {
-        for (int q = 0; q < p; ++q) a[q] = ld(srcj + (m * q * l1 + s) * ss, sim);
+        for (int q = 0; q < p; ++q) a[q] = ld_src<Src>(srcj + (m * q * l1 + s) * ss, sim);
         C y0 = a[0];
         for (int q = 1; q <= h; ++q) {
           const C t = add(a[q], a[p - q]), d = sub(a[q], a[p - q]);
@@ -297,27 +377,38 @@ struct Engine {
     }
   }
 
+  template <int Src = 0>
   TOKENMIX_FFT_INLINE static void run_stage(const Plan<T>& plan, const Stage& sg, const T* src,
                                             Index ss, Index sim, T* dst, Index ds, Index dim) {
     const T* tw = plan.twiddle.data() + sg.twiddle;
     switch (sg.radix) {
-      case 2: pass_small<2>(sg, tw, src, ss, sim, dst, ds, dim); break;
-      case 3: pass_small<3>(sg, tw, src, ss, sim, dst, ds, dim); break;
-      case 4: pass_small<4>(sg, tw, src, ss, sim, dst, ds, dim); break;
-      case 5: pass_small<5>(sg, tw, src, ss, sim, dst, ds, dim); break;
-      case 8: pass_small<8>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 2: pass_small<2, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 3: pass_small<3, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 4: pass_small<4, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 5: pass_small<5, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 8: pass_small<8, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
+      case 16: pass_small<16, Src>(sg, tw, src, ss, sim, dst, ds, dim); break;
       default:
-        pass_generic(sg, tw, plan.coef.data() + sg.coef, src, ss, sim, dst, ds, dim);
+        pass_generic<Src>(sg, tw, plan.coef.data() + sg.coef, src, ss, sim, dst, ds, dim);
         break;
     }
   }
 
-  // The two ping-pong buffers are offset by a few lane elements so that reading one and
-  // writing the other at the same index does not hit addresses 4 KiB apart (false
-  // store-to-load aliasing stalls the loads).
-  static constexpr Index buffer_gap = 3;
+  // The second ping-pong buffer starts half a page (mod 4 KiB) after the first: a pass
+  // that reads one and writes the other at nearby indices would otherwise put loads at the
+  // same page offset as stores issued a few iterations earlier (false store-to-load
+  // aliasing stalls the loads). Half a page keeps any such store >= 2 KiB of stream back.
+  static constexpr Index buffer_gap = 4096 / (E * static_cast<Index>(sizeof(T))) + 1;
 
-  // Lane elements of scratch direct() needs (each E scalars).
+  // p advanced (by less than 4 KiB) to the page offset `offset` relative to ref.
+  TOKENMIX_FFT_INLINE static T* at_page_offset(const void* ref, T* p, Index offset) {
+    const auto r = reinterpret_cast<std::uintptr_t>(ref);
+    const auto q = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t shift =
+        (r + static_cast<std::uintptr_t>(offset) - q) & 4095 & ~std::uintptr_t(63);
+    return p + shift / sizeof(T);
+  }
+
   static Index scratch_elements(const Plan<T>& plan) {
     if (plan.bluestein()) return plan.conv + scratch_elements(*plan.sub);
     return 2 * plan.n + buffer_gap;
@@ -332,18 +423,21 @@ struct Engine {
   // in + i*is + iim (imaginary parts), likewise for the output; in == out is allowed.
   // An inverse transform is the forward one with real and imaginary parts swapped on both
   // sides (pass re/im pointers the other way round).
+  // Src != 0: the input is interleaved (see ld_src), element i at in + i*is; in != out.
+  template <int Src = 0>
   TOKENMIX_FFT_INLINE static void direct(const Plan<T>& plan, const T* in, Index is,
                                                Index iim, T* out, Index os, Index oim,
                                                T* scratch) {
     const Index n = plan.n;
     const std::size_t count = plan.stages.size();
     if (count == 0) {
-      if (in != out) copy(in, is, iim, out, os, oim, n);
+      if (in != out || Src != 0)
+        for (Index i = 0; i < n; ++i) st(out + i * os, oim, ld_src<Src>(in + i * is, iim));
       return;
     }
-    T* buf[2] = {scratch, scratch + (n + buffer_gap) * E};
+    T* buf[2] = {scratch, at_page_offset(scratch, scratch + n * E, 2048)};
     if (count == 1 && in == out) {
-      run_stage(plan, plan.stages[0], in, is, iim, buf[0], E, W);
+      run_stage<Src>(plan, plan.stages[0], in, is, iim, buf[0], E, W);
       copy(buf[0], E, W, out, os, oim, n);
       return;
     }
@@ -361,7 +455,10 @@ struct Engine {
         ds = E;
         dim = W;
       }
-      run_stage(plan, plan.stages[k], src, ss, sim, dst, ds, dim);
+      if (k == 0)
+        run_stage<Src>(plan, plan.stages[k], src, ss, sim, dst, ds, dim);
+      else
+        run_stage(plan, plan.stages[k], src, ss, sim, dst, ds, dim);
       src = dst;
       ss = ds;
       sim = dim;
