@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a tokenmix task needs are installed.
-#   scripts/deps.sh test|demo|fuzz|bench
+#   scripts/deps.sh test|demo|fuzz|bench|portability
 # As root it installs what is missing with apt-get; otherwise it prints the exact install
 # line and fails, so nothing is half-built on a machine that lacks a dependency.
 set -euo pipefail
@@ -10,9 +10,11 @@ case "${1:-test}" in
   test)  packages=("${base[@]}" catch2) ;;
   demo)  packages=("${base[@]}") ;;
   fuzz)  packages=("${base[@]}" clang libclang-rt-14-dev) ;;
+  # gcc and clang for the x86 cells, the aarch64 cross compiler and qemu-user to run its tests.
+  portability) packages=("${base[@]}" catch2 clang g++-aarch64-linux-gnu qemu-user) ;;
   bench) packages=("${base[@]}" catch2 libbenchmark-dev libfftw3-dev
                    libopenblas-dev libdnnl-dev python3-matplotlib python3-numpy) ;;
-  *) echo "usage: scripts/deps.sh test|demo|fuzz|bench" >&2; exit 2 ;;
+  *) echo "usage: scripts/deps.sh test|demo|fuzz|bench|portability" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -2,8 +2,10 @@
 # Builds the libFuzzer harnesses with clang (ASan + UBSan) and runs each one for a bounded
 # time over its seed corpus: the committed fixtures plus tests/fuzz/seeds.
 #   scripts/fuzz.sh [seconds per harness, default 60]
-# A crash leaves its input as crash-* in the build's fuzz folder; turn it into a regression
-# test (tests/io/...) before fixing.
+# A crash leaves its input as crash-* in the build's fuzz folder; copy it into tests/fuzz/seeds
+# (every later run replays it) and turn it into a regression test before fixing. Longer runs:
+#   scripts/fuzz.sh 3600      (an hour per harness; the corpus grows in build/fuzz/fuzz-*/corpus)
+# The executions per harness go to fuzz-summary.txt in the build folder (and to stdout).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds="${1:-60}"
@@ -25,6 +27,8 @@ seeds_for() {
 }
 
 status=0
+summary="$build/fuzz-summary.txt"
+: > "$summary"
 for harness in safetensors npy json_config checkpoint; do
   work="$build/fuzz-$harness"
   mkdir -p "$work/corpus"
@@ -36,6 +40,11 @@ for harness in safetensors npy json_config checkpoint; do
         > log.txt 2>&1); then
     echo "fuzz $harness: FAILED (see $work/log.txt)"; tail -40 "$work/log.txt"; status=1
   fi
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$work/log.txt" | sed "s/^/  $harness /" || true
+  execs=$(grep -oE "stat::number_of_executed_units: [0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo 0)
+  rss=$(grep -oE "stat::peak_rss_mb: [0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo "?")
+  crashes=$(find "$work" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 \
+            -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
+  echo "fuzz $harness: ${execs:-0} executions in ${seconds} s, peak RSS ${rss} MB, $crashes crash file(s)" |
+    tee -a "$summary"
 done
 exit $status
