@@ -58,6 +58,19 @@ void add(const std::string& layer, Index n, Index d, std::function<void(benchmar
       ->Unit(benchmark::kMicrosecond);
 }
 
+// A residual block over one sequence: built from `config`, input and output n x d.
+template <class Block>
+void add_block(const std::string& layer, Index n, Index d, typename Block::Config config,
+               double flops) {
+  add(layer, n, d, [=](benchmark::State& state) {
+    Block block(config);
+    block.init_random(1);
+    const Mat x = random_input(n, d);
+    Mat y(n, d);
+    run(state, flops, [&] { block.forward(x, n, y); });
+  });
+}
+
 using tokenmix::Trans;
 
 // The products a layer performs, as (transA, transB, m, n, k) on row-major operands.
@@ -128,41 +141,26 @@ void register_all() {
       add_gemm_only("SpatialGatingUnit", n, d, {{Trans::N, Trans::N, n, d, n}}, 2.0 * n * n * d);
     }
     for (Index n : {64, 196, 512}) {
-      add("MLPMixerBlock", n, d, [n, d](benchmark::State& state) {
-        tokenmix::MLPMixerBlock<float> block({n, d});
-        block.init_random(1);
-        const Mat x = random_input(n, d);
-        Mat y(n, d);
-        // token MLP 2 * 2 n (d/2) d + channel MLP 2 * 2 n d (4d)
-        run(state, 2.0 * n * d * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
-      });
+      // token MLP 2 * 2 n (d/2) d + channel MLP 2 * 2 n d (4d)
+      add_block<tokenmix::MLPMixerBlock<float>>("MLPMixerBlock", n, d, {n, d},
+                                                2.0 * n * d * d + 16.0 * n * d * d);
       add_gemm_only("MLPMixerBlock", n, d,
                     {{Trans::N, Trans::N, d / 2, d, n}, {Trans::N, Trans::N, n, d, d / 2},
                      {Trans::N, Trans::T, n, 4 * d, d}, {Trans::N, Trans::T, n, d, 4 * d}},
                     2.0 * n * d * d + 16.0 * n * d * d);
-      add("ResMLPBlock", n, d, [n, d](benchmark::State& state) {
-        tokenmix::ResMLPBlock<float> block({n, d});
-        block.init_random(1);
-        const Mat x = random_input(n, d);
-        Mat y(n, d);
-        run(state, 2.0 * n * n * d + 16.0 * n * d * d, [&] { block.forward(x, n, y); });
-      });
+      add_block<tokenmix::ResMLPBlock<float>>("ResMLPBlock", n, d, {n, d},
+                                              2.0 * n * n * d + 16.0 * n * d * d);
       add_gemm_only("ResMLPBlock", n, d,
                     {{Trans::N, Trans::N, n, d, n}, {Trans::N, Trans::T, n, 4 * d, d},
                      {Trans::N, Trans::T, n, d, 4 * d}},
                     2.0 * n * n * d + 16.0 * n * d * d);
-      add("GMLPBlock", n, d, [n, d](benchmark::State& state) {
-        typename tokenmix::GMLPBlock<float>::Config config;
-        config.seq_len = n;
-        config.channels = d;
-        config.mlp_ratio = 6.0;  // as in the gMLP models
-        tokenmix::GMLPBlock<float> block(config);
-        block.init_random(1);
-        const Mat x = random_input(n, d);
-        Mat y(n, d);
-        // fc1 2 n d 6d + SGU 2 n^2 3d + fc2 2 n 3d d
-        run(state, 18.0 * n * d * d + 6.0 * n * n * d, [&] { block.forward(x, n, y); });
-      });
+      typename tokenmix::GMLPBlock<float>::Config gmlp;
+      gmlp.seq_len = n;
+      gmlp.channels = d;
+      gmlp.mlp_ratio = 6.0;  // as in the gMLP models
+      // fc1 2 n d 6d + SGU 2 n^2 3d + fc2 2 n 3d d
+      add_block<tokenmix::GMLPBlock<float>>("GMLPBlock", n, d, gmlp,
+                                            18.0 * n * d * d + 6.0 * n * n * d);
       add_gemm_only("GMLPBlock", n, d,
                     {{Trans::N, Trans::T, n, 6 * d, d}, {Trans::N, Trans::N, n, 3 * d, n},
                      {Trans::N, Trans::T, n, d, 3 * d}},

@@ -95,6 +95,8 @@ def time_of(run, threads=1):
 def fmt(x, digits=3):
     if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
         return "-"
+    if abs(x) >= 10 ** digits:  # no exponent notation: 1234 ms, not 1.23e+03
+        return f"{x:.0f}"
     return f"{x:.{digits}g}"
 
 
@@ -130,7 +132,10 @@ def parse_layers(runs):
 
 
 def mixer_series(layers, mixer, impl="tokenmix", d=MIXER_D):
-    return {n: v for (l, i, n, dd), v in layers.items() if l == mixer and i == impl and dd == d}
+    # tokenmix rows from the mixer program only (it alone writes the heap counters), so every
+    # mixer is seen at the same n; bench_layers times the SGU at n = 196 as well.
+    return {n: v for (l, i, n, dd), v in layers.items() if l == mixer and i == impl and dd == d
+            and (impl != "tokenmix" or "total_heap_bytes" in v[1])}
 
 
 def crossover_table(layers, notes):
@@ -221,13 +226,15 @@ def gemm_section(data, peak, notes):
                          f" | {fmt(rd)} | {fmt(re_)} | {fmt(pct)} |")
         head = f"GFLOP/s, {threads} thread{'s' if threads > 1 else ''}"
         out += [f"### {head}", ""] + lines + [""]
+        timing = "CPU time" if threads == 1 else "wall time, sensitive to other load"
+        nt = f"{threads} thread{'s' if threads > 1 else ''}"
         if r_dnnl:
-            headline[f"tokenmix / oneDNN sgemm, {threads} thread(s): median over "
-                     f"{len(r_dnnl)} shapes (min - max)"] = (
+            headline[f"tokenmix / oneDNN sgemm GFLOP/s, {nt} ({timing}): median "
+                     f"over {len(r_dnnl)} shapes (min - max)"] = (
                 f"{statistics.median(r_dnnl):.2f} ({min(r_dnnl):.2f} - {max(r_dnnl):.2f})")
         if r_eigen:
-            headline[f"tokenmix / Eigen, {threads} thread(s): median over {len(r_eigen)} "
-                     "shapes"] = f"{statistics.median(r_eigen):.2f}"
+            headline[f"tokenmix / Eigen GFLOP/s, {nt}: median over "
+                     f"{len(r_eigen)} shapes"] = f"{statistics.median(r_eigen):.2f}"
     return out, headline
 
 
@@ -251,7 +258,7 @@ def fft_section(shapes, notes):
     lines = ["| n x d (batch x n x d) | tokenmix ms | FFTW r2c 2D ms | FFTW c2c 2D ms | Eigen FFT ms"
              " | tokenmix / FFTW r2c | Eigen / tokenmix |", "|---|---|---|---|---|---|---|"]
     r_fftw, r_eigen = [], []
-    for shape in sorted(shapes, key=shape_key):
+    for shape in sorted(shapes, key=lambda s: (math.prod(shape_key(s)), shape_key(s))):
         v = shapes[shape]
         t, f, c, e = v.get("tokenmix"), v.get("fftw_r2c_2d"), v.get("fftw_c2c_2d"), v.get("eigen")
         rf, re_ = ratio(t, f), ratio(e, t)
@@ -298,25 +305,31 @@ def model_data(runs, model_rows):
 
 
 def model_section(models, notes):
+    """Returns the full table and the headline table (model x config speed-ups)."""
     if not models:
         notes.append("Model rows missing (tokenmix_bench_models not built or not run).")
-        return [], {}
+        return [], []
     if not any("torch" in v for v in models.values()):
         notes.append("PyTorch model rows missing (python3-torch not installed): model ratios "
                      "skipped.")
     lines = ["| model | batch | threads | tokenmix ms | PyTorch ms | PyTorch / tokenmix | "
              "fraction of FLOP limit |", "|---|---|---|---|---|---|---|"]
-    headline = {}
+    headline = []
     for (model, batch, threads), v in sorted(models.items()):
         sp = ratio(v.get("torch"), v.get("tokenmix"))
         lines.append(f"| {model} | {batch} | {threads} | {fmt(v.get('tokenmix'))} | "
                      f"{fmt(v.get('torch'))} | {fmt(sp)} | {fmt(v.get('flop_limit'), 2)} |")
+    configs = sorted({(b, t) for (_, b, t) in models})
+    head = ["| PyTorch time / tokenmix time | " +
+            " | ".join(f"batch {b}, {t} thread{'s' if t > 1 else ''}" for b, t in configs) + " |",
+            "|---|" + "---|" * len(configs)]
     for model in sorted({m for (m, _, _) in models}):
-        sps = {(b, t): ratio(v.get("torch"), v.get("tokenmix"))
-               for (m, b, t), v in models.items() if m == model}
-        parts = [f"batch {b} x {t}T: {s:.2f}x" for (b, t), s in sorted(sps.items()) if s]
-        if parts:
-            headline[f"{model} speed-up over PyTorch"] = ", ".join(parts)
+        cells = [ratio(models.get((model, b, t), {}).get("torch"),
+                       models.get((model, b, t), {}).get("tokenmix")) for b, t in configs]
+        if any(cells):
+            head.append(f"| {model} | " + " | ".join(fmt(c) for c in cells) + " |")
+    if len(head) > 2:
+        headline = head
     return lines, headline
 
 
@@ -439,8 +452,8 @@ def plots(report_dir, layers, gemm, peak, fft_shapes, models, notes):
         axes[0].set_title("Square GEMM", fontsize=10)
         axes[1].set_xticks(range(len(others)))
         axes[1].set_xticklabels(others, rotation=55, ha="right", fontsize=8)
-        axes[1].set_xlabel("shape M x N x K (model and token-mixing shapes, by flop count)")
-        axes[1].set_title("Other shapes (no line: the shapes are not a series)", fontsize=10)
+        axes[1].set_xlabel("shape M x N x K")
+        axes[1].set_title("Model and token-mixing shapes, by flop count", fontsize=10)
         axes[1].grid(True, axis="x", alpha=0.15)
         axes[1].legend(fontsize=8, loc="lower right")
         fig.suptitle("GEMM throughput, C = A B, fp32, one thread")
@@ -450,7 +463,7 @@ def plots(report_dir, layers, gemm, peak, fft_shapes, models, notes):
 
     # 4: FourierMixer vs FFTW and Eigen.
     if fft_shapes:
-        order = sorted(fft_shapes, key=shape_key)
+        order = sorted(fft_shapes, key=lambda s: (math.prod(shape_key(s)), shape_key(s)))
         impls = [(i, label) for i, label in FFT_IMPLS if any(i in v for v in fft_shapes.values())]
         fig, ax = plt.subplots(figsize=(10, 6))
         width = 0.8 / len(impls)
@@ -469,6 +482,8 @@ def plots(report_dir, layers, gemm, peak, fft_shapes, models, notes):
         ax.set_yscale("log")
         ax.set_xlabel("shape n x d (tokens x channels; batch x n x d)")
         ax.set_ylabel("time per call (ms, log scale)")
+        low = min(v for sv in fft_shapes.values() for v in sv.values() if v > 0)
+        ax.set_ylim(bottom=10 ** math.floor(math.log10(low)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title("FNet mixing Re(FFT2(X)), fp32, one thread (labels: tokenmix time / FFTW "
                      "r2c time)", fontsize=10)
@@ -553,8 +568,11 @@ def main():
            f"{fmt(peak, 4)} GFLOP/s; run of {host.get('date', '?')}. Every number comes from "
            "this one run: medians of the repetitions; single-thread rows on CPU time.", "",
            "## Headline", ""]
-    for k, v in {**gemm_head, **fft_head, **model_head}.items():
+    for k, v in {**gemm_head, **fft_head}.items():
         out.append(f"- {k}: {v}")
+    if model_head:
+        out += ["", "Models, forward time of PyTorch 1.13 eager over tokenmix's (> 1: tokenmix "
+                "is faster):", ""] + model_head
     out += ["", f"## Where each mixer becomes cheaper than SelfAttention (d = {MIXER_D}, "
             "one sequence, one thread)", "",
             "Each row times the token-mixing sublayer alone: SelfAttention with its Q/K/V and "

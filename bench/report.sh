@@ -47,6 +47,19 @@ rm -f "$out"/*.json "$out"/*.png "$out"/summary.md "$out"/machine.txt
 logs=$(mktemp -d "${TMPDIR:-/tmp}/tokenmix-report.XXXXXX")
 started=$(date +%s)
 
+# cpu = CPU seconds used so far by finished child processes (bash's `times`, which must run
+# in this shell, not in a $(...) subshell). On a loaded machine the wall time grows, the CPU
+# time does not, and it is about what the run takes on quiet cores.
+child_cpu() {
+  times >"$logs/times"
+  cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+                       printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$logs/times")
+}
+child_cpu
+cpu_started=$cpu
+step() { t0=$(date +%s); child_cpu; c0=$cpu; }
+done_line() { child_cpu; echo "report: $1 done in $(( $(date +%s) - t0 )) s ($(( cpu - c0 )) s CPU)"; }
+
 {
   echo "# Machine and software of this run"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -102,11 +115,11 @@ for program in gemm fft layers attention; do
     echo "report: $exe not built (missing dependency?); its rows are skipped"
     continue
   fi
-  t0=$(date +%s)
+  step
   "$exe" --benchmark_filter="${filter[$program]}" "${gb[@]}" \
     --benchmark_out="$out/$program.json" --benchmark_out_format=json >"$logs/$program.txt" 2>&1 ||
     { echo "report: $program failed, see $logs/$program.txt"; tail -5 "$logs/$program.txt"; }
-  echo "report: $program done in $(( $(date +%s) - t0 )) s"
+  done_line "$program"
 done
 
 # PyTorch counterparts, in the same run; each script skips itself when torch is missing.
@@ -115,18 +128,18 @@ have_torch=0
 [ $have_torch -eq 1 ] || echo "report: PyTorch (python3-torch) not found; PyTorch rows skipped"
 if [ $have_torch -eq 1 ]; then
   for area in layers attention; do
-    t0=$(date +%s)
+    step
     "$python" "$root/bench/torch_bench_$area.py" "$out/torch_bench_$area.json" "${torch_gb[@]}" \
       --filter "${torch_filter[$area]}" >"$logs/torch_$area.txt" 2>&1 ||
       { echo "report: torch_bench_$area failed, see $logs/torch_$area.txt"; }
-    echo "report: torch_bench_$area done in $(( $(date +%s) - t0 )) s"
+    done_line "torch_bench_$area"
   done
 fi
 
 # Models: with PyTorch, torch_bench_models.py alternates PyTorch and tokenmix row by row so
 # both see the same load; without it, the tokenmix program runs alone.
 models="$build/bench/tokenmix_bench_models"
-t0=$(date +%s)
+step
 if [ ! -x "$models" ]; then
   echo "report: $models not built; model rows skipped"
 elif [ $have_torch -eq 1 ]; then
@@ -139,16 +152,18 @@ else
     --benchmark_out_format=json >"$logs/models.txt" 2>&1 ||
     { echo "report: models failed, see $logs/models.txt"; tail -5 "$logs/models.txt"; }
 fi
-[ -x "$models" ] && echo "report: models done in $(( $(date +%s) - t0 )) s"
+[ -x "$models" ] && done_line models
 
 elapsed=$(( $(date +%s) - started ))
+child_cpu
+cpu=$(( cpu - cpu_started ))
 {
   echo
   echo "## run"
-  echo "benchmarks took: $elapsed s"
+  echo "benchmarks took: $elapsed s wall, $cpu s CPU"
   echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo ?)"
 } >>"$out/machine.txt"
 
 "$python" "$root/bench/plot_report.py" "$out"
-echo "report: benchmarks took $elapsed s; console logs in $logs"
+echo "report: benchmarks took $elapsed s wall, $cpu s CPU; console logs in $logs"
 echo "report: $out/summary.md"
