@@ -406,8 +406,11 @@ def plots(report_dir, layers, gemm, peak, fft_shapes, models, notes):
             for m in MIXERS:
                 pts = mem.get((m, key))
                 if pts:
+                    # The token MLP and the SGU can hold the same bytes: the first, drawn
+                    # underneath with larger markers, stays visible.
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marks[m],
-                            color=colors[m], label=MIXER_LABELS[m])
+                            markersize=9 if m == "MixerTokenMLP" else 6, color=colors[m],
+                            label=MIXER_LABELS[m])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.xaxis.set_major_formatter(pow2)
