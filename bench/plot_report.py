@@ -299,7 +299,9 @@ def model_data(runs, model_rows):
             threads = int(m.group(3) or 1)
             entry = out.setdefault((m.group(1), int(m.group(2)), threads), {})
             entry.setdefault("tokenmix", time_of(run, threads))
-            if "%peak" in run:
+            if "flop_limit_frac" in run:
+                entry.setdefault("flop_limit", run["flop_limit_frac"])
+            elif "%peak" in run:
                 entry.setdefault("flop_limit", run["%peak"] / 100.0)
     return out
 
