@@ -240,41 +240,101 @@ struct Avx512Math {
   }
 };
 
-struct Avx512F32 {
-  using T = float;
-  using reg = __m512;
-  using mask = __mmask16;
-  static constexpr int width = 16;
-  static TOKENMIX_AVX512_FN mask first(Index count) {
-    return count >= 16 ? mask(0xFFFF) : count <= 0 ? mask(0) : mask((1u << count) - 1u);
+// The first `count` of W lanes as an AVX-512 mask.
+template <class Mask, int W>
+TOKENMIX_GEMM_INLINE Mask lanes_mask(Index count) {
+  return count >= W ? Mask(~0u) : count <= 0 ? Mask(0) : Mask((1u << count) - 1u);
+}
+
+// Register types by element type (vector types passed through std::conditional would lose
+// their attributes).
+template <class T> struct X86Regs;
+template <> struct X86Regs<float> {
+  using zmm = __m512;
+  using ymm = __m256;
+  using kmask = __mmask16;
+};
+template <> struct X86Regs<double> {
+  using zmm = __m512d;
+  using ymm = __m256d;
+  using kmask = __mmask8;
+};
+
+// AVX-512 traits for float and double: one template, the _ps / _pd spelling chosen per call.
+template <class Tp>
+struct Avx512Vec {
+  using T = Tp;
+  static constexpr bool f32 = std::is_same<T, float>::value;
+  using reg = typename X86Regs<T>::zmm;
+  using mask = typename X86Regs<T>::kmask;
+  static constexpr int width = 64 / sizeof(T);
+  static constexpr bool has_transpose = true;
+  static TOKENMIX_AVX512_FN mask first(Index count) { return lanes_mask<mask, width>(count); }
+  static TOKENMIX_AVX512_FN reg zero() {
+    if constexpr (f32) return _mm512_setzero_ps(); else return _mm512_setzero_pd();
   }
-  static TOKENMIX_AVX512_FN reg zero() { return _mm512_setzero_ps(); }
-  static TOKENMIX_AVX512_FN reg set1(T x) { return _mm512_set1_ps(x); }
-  static TOKENMIX_AVX512_FN reg loadu(const T* p) { return _mm512_loadu_ps(p); }
-  static TOKENMIX_AVX512_FN reg load(const T* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
-  static TOKENMIX_AVX512_FN void store(T* p, reg x, mask m) { _mm512_mask_storeu_ps(p, m, x); }
-  static TOKENMIX_AVX512_FN void storeu(T* p, reg x) { _mm512_storeu_ps(p, x); }
-  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static TOKENMIX_AVX512_FN reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
-  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg set1(T x) {
+    if constexpr (f32) return _mm512_set1_ps(x); else return _mm512_set1_pd(x);
+  }
+  static TOKENMIX_AVX512_FN reg loadu(const T* p) {
+    if constexpr (f32) return _mm512_loadu_ps(p); else return _mm512_loadu_pd(p);
+  }
+  static TOKENMIX_AVX512_FN reg load(const T* p, mask m) {
+    if constexpr (f32) return _mm512_maskz_loadu_ps(m, p); else return _mm512_maskz_loadu_pd(m, p);
+  }
+  static TOKENMIX_AVX512_FN void store(T* p, reg x, mask m) {
+    if constexpr (f32) _mm512_mask_storeu_ps(p, m, x); else _mm512_mask_storeu_pd(p, m, x);
+  }
+  static TOKENMIX_AVX512_FN void storeu(T* p, reg x) {
+    if constexpr (f32) _mm512_storeu_ps(p, x); else _mm512_storeu_pd(p, x);
+  }
+  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) {
+    if constexpr (f32) return _mm512_fmadd_ps(a, b, c); else return _mm512_fmadd_pd(a, b, c);
+  }
+  static TOKENMIX_AVX512_FN reg add(reg a, reg b) {
+    if constexpr (f32) return _mm512_add_ps(a, b); else return _mm512_add_pd(a, b);
+  }
+  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) {
+    if constexpr (f32) return _mm512_mul_ps(a, b); else return _mm512_mul_pd(a, b);
+  }
   static TOKENMIX_AVX512_FN reg activate(Activation act, reg x) {
-    // x < 0 ? 0 : x, keeping NaN (and not _mm512_max_ps, which trips a GCC 12 warning).
-    if (act == Activation::relu)
-      return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
-    if (act == Activation::none) return x;
-    const __m512d lo = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-    const __m512d hi = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+    // relu: x < 0 ? 0 : x, keeping NaN (and not max, which trips a GCC 12 warning).
+    if constexpr (f32) {
+      if (act == Activation::relu)
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
+      if (act == Activation::none) return x;
+      // Float lanes are evaluated in double by the vector math above.
+      const __m512d lo = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+      const __m512d hi = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+      return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+    } else {
+      if (act == Activation::relu)
+        return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLT_UQ), x);
+      alignas(64) T lanes[8];
+      _mm512_store_pd(lanes, x);
+      activate_lanes<T, 8>(act, lanes);
+      return _mm512_load_pd(lanes);
+    }
   }
   // dst[c * ld_out + r] = r < rows ? src[r * ld + c] : 0 for r < lanes, c < cols, with
-  // rows <= lanes <= 16 and cols <= 16: a 16 x 16 in-register transpose (64 shuffles).
-  static constexpr bool has_transpose = true;
+  // rows <= lanes <= 16 and cols <= width.
   static TOKENMIX_TARGET_AVX512 void transpose_block(const T* src, Index ld, Index rows,
                                                      Index cols, T* dst, Index ld_out,
                                                      Index lanes) {
+    if constexpr (f32)
+      transpose_f32(src, ld, rows, cols, dst, ld_out, lanes);
+    else
+      transpose_f64(src, ld, rows, cols, dst, ld_out, lanes);
+  }
+
+ private:
+  // A 16 x 16 in-register transpose (64 shuffles).
+  static TOKENMIX_TARGET_AVX512 void transpose_f32(const float* src, Index ld, Index rows,
+                                                   Index cols, float* dst, Index ld_out,
+                                                   Index lanes) {
     // The maskz forms with an all-ones mask avoid a GCC 12 false -Wmaybe-uninitialized in
     // the plain intrinsics; they compile to the same unmasked instructions.
-    const mask cm = first(cols), lm = first(lanes), all = mask(0xFFFF);
+    const __mmask16 cm = lanes_mask<__mmask16, 16>(cols), lm = lanes_mask<__mmask16, 16>(lanes), all = 0xFFFF;
     __m512 r[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i)
@@ -306,41 +366,14 @@ struct Avx512F32 {
         if (4 * l + q < cols) _mm512_mask_storeu_ps(dst + (4 * l + q) * ld_out, lm, col[l]);
     }
   }
-};
 
-struct Avx512F64 {
-  using T = double;
-  using reg = __m512d;
-  using mask = __mmask8;
-  static constexpr int width = 8;
-  static TOKENMIX_AVX512_FN mask first(Index count) {
-    return count >= 8 ? mask(0xFF) : count <= 0 ? mask(0) : mask((1u << count) - 1u);
-  }
-  static TOKENMIX_AVX512_FN reg zero() { return _mm512_setzero_pd(); }
-  static TOKENMIX_AVX512_FN reg set1(T x) { return _mm512_set1_pd(x); }
-  static TOKENMIX_AVX512_FN reg loadu(const T* p) { return _mm512_loadu_pd(p); }
-  static TOKENMIX_AVX512_FN reg load(const T* p, mask m) { return _mm512_maskz_loadu_pd(m, p); }
-  static TOKENMIX_AVX512_FN void store(T* p, reg x, mask m) { _mm512_mask_storeu_pd(p, m, x); }
-  static TOKENMIX_AVX512_FN void storeu(T* p, reg x) { _mm512_storeu_pd(p, x); }
-  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
-  static TOKENMIX_AVX512_FN reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
-  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
-  static TOKENMIX_AVX512_FN reg activate(Activation act, reg x) {
-    if (act == Activation::relu)
-      return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLT_UQ), x);
-    alignas(64) T lanes[8];
-    _mm512_store_pd(lanes, x);
-    activate_lanes<T, 8>(act, lanes);
-    return _mm512_load_pd(lanes);
-  }
-  // As Avx512F32::transpose_block with 8 x 8 blocks; lanes up to 16 take two row groups.
-  static constexpr bool has_transpose = true;
-  static TOKENMIX_TARGET_AVX512 void transpose_block(const T* src, Index ld, Index rows,
-                                                     Index cols, T* dst, Index ld_out,
-                                                     Index lanes) {
-    const mask cm = first(cols), all = mask(0xFF);
+  // As transpose_f32 with 8 x 8 blocks; lanes up to 16 take two row groups.
+  static TOKENMIX_TARGET_AVX512 void transpose_f64(const double* src, Index ld, Index rows,
+                                                   Index cols, double* dst, Index ld_out,
+                                                   Index lanes) {
+    const __mmask8 cm = lanes_mask<__mmask8, 8>(cols), all = 0xFF;
     for (Index g0 = 0; g0 < lanes; g0 += 8, src += 8 * ld, dst += 8, rows -= 8) {
-      const mask lm = first(std::min<Index>(8, lanes - g0));
+      const __mmask8 lm = lanes_mask<__mmask8, 8>(std::min<Index>(8, lanes - g0));
       __m512d r[8], t[8];
 #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i)
@@ -367,62 +400,67 @@ struct Avx512F64 {
     }
   }
 };
+using Avx512F32 = Avx512Vec<float>;
+using Avx512F64 = Avx512Vec<double>;
 
-struct Avx2F32 {
-  using T = float;
-  using reg = __m256;
+// AVX2 + FMA traits for float and double, likewise one template.
+template <class Tp>
+struct Avx2Vec {
+  using T = Tp;
+  static constexpr bool f32 = std::is_same<T, float>::value;
+  using reg = typename X86Regs<T>::ymm;
   using mask = __m256i;
-  static constexpr int width = 8;
+  static constexpr int width = 32 / sizeof(T);
   static constexpr bool has_transpose = false;
   static TOKENMIX_AVX2_FN mask first(Index count) {
-    const int n = static_cast<int>(count < 0 ? 0 : count > 8 ? 8 : count);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const int n = static_cast<int>(count < 0 ? 0 : count > width ? width : count);
+    if constexpr (f32)
+      return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    else
+      return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
   }
-  static TOKENMIX_AVX2_FN reg zero() { return _mm256_setzero_ps(); }
-  static TOKENMIX_AVX2_FN reg set1(T x) { return _mm256_set1_ps(x); }
-  static TOKENMIX_AVX2_FN reg loadu(const T* p) { return _mm256_loadu_ps(p); }
-  static TOKENMIX_AVX2_FN reg load(const T* p, mask m) { return _mm256_maskload_ps(p, m); }
-  static TOKENMIX_AVX2_FN void store(T* p, reg x, mask m) { _mm256_maskstore_ps(p, m, x); }
-  static TOKENMIX_AVX2_FN void storeu(T* p, reg x) { _mm256_storeu_ps(p, x); }
-  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
-  static TOKENMIX_AVX2_FN reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
-  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg zero() {
+    if constexpr (f32) return _mm256_setzero_ps(); else return _mm256_setzero_pd();
+  }
+  static TOKENMIX_AVX2_FN reg set1(T x) {
+    if constexpr (f32) return _mm256_set1_ps(x); else return _mm256_set1_pd(x);
+  }
+  static TOKENMIX_AVX2_FN reg loadu(const T* p) {
+    if constexpr (f32) return _mm256_loadu_ps(p); else return _mm256_loadu_pd(p);
+  }
+  static TOKENMIX_AVX2_FN reg load(const T* p, mask m) {
+    if constexpr (f32) return _mm256_maskload_ps(p, m); else return _mm256_maskload_pd(p, m);
+  }
+  static TOKENMIX_AVX2_FN void store(T* p, reg x, mask m) {
+    if constexpr (f32) _mm256_maskstore_ps(p, m, x); else _mm256_maskstore_pd(p, m, x);
+  }
+  static TOKENMIX_AVX2_FN void storeu(T* p, reg x) {
+    if constexpr (f32) _mm256_storeu_ps(p, x); else _mm256_storeu_pd(p, x);
+  }
+  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) {
+    if constexpr (f32) return _mm256_fmadd_ps(a, b, c); else return _mm256_fmadd_pd(a, b, c);
+  }
+  static TOKENMIX_AVX2_FN reg add(reg a, reg b) {
+    if constexpr (f32) return _mm256_add_ps(a, b); else return _mm256_add_pd(a, b);
+  }
+  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) {
+    if constexpr (f32) return _mm256_mul_ps(a, b); else return _mm256_mul_pd(a, b);
+  }
   static TOKENMIX_AVX2_FN reg activate(Activation act, reg x) {
-    if (act == Activation::relu) return _mm256_max_ps(_mm256_setzero_ps(), x);
-    alignas(32) T lanes[8];
-    _mm256_store_ps(lanes, x);
-    activate_lanes<T, 8>(act, lanes);
-    return _mm256_load_ps(lanes);
+    alignas(32) T lanes[width];
+    if constexpr (f32) {
+      if (act == Activation::relu) return _mm256_max_ps(_mm256_setzero_ps(), x);
+      _mm256_store_ps(lanes, x);
+    } else {
+      if (act == Activation::relu) return _mm256_max_pd(_mm256_setzero_pd(), x);
+      _mm256_store_pd(lanes, x);
+    }
+    activate_lanes<T, width>(act, lanes);
+    return loadu(lanes);
   }
 };
-
-struct Avx2F64 {
-  using T = double;
-  using reg = __m256d;
-  using mask = __m256i;
-  static constexpr int width = 4;
-  static constexpr bool has_transpose = false;
-  static TOKENMIX_AVX2_FN mask first(Index count) {
-    const long long n = count < 0 ? 0 : count > 4 ? 4 : count;
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static TOKENMIX_AVX2_FN reg zero() { return _mm256_setzero_pd(); }
-  static TOKENMIX_AVX2_FN reg set1(T x) { return _mm256_set1_pd(x); }
-  static TOKENMIX_AVX2_FN reg loadu(const T* p) { return _mm256_loadu_pd(p); }
-  static TOKENMIX_AVX2_FN reg load(const T* p, mask m) { return _mm256_maskload_pd(p, m); }
-  static TOKENMIX_AVX2_FN void store(T* p, reg x, mask m) { _mm256_maskstore_pd(p, m, x); }
-  static TOKENMIX_AVX2_FN void storeu(T* p, reg x) { _mm256_storeu_pd(p, x); }
-  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
-  static TOKENMIX_AVX2_FN reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
-  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
-  static TOKENMIX_AVX2_FN reg activate(Activation act, reg x) {
-    if (act == Activation::relu) return _mm256_max_pd(_mm256_setzero_pd(), x);
-    alignas(32) T lanes[4];
-    _mm256_store_pd(lanes, x);
-    activate_lanes<T, 4>(act, lanes);
-    return _mm256_load_pd(lanes);
-  }
-};
+using Avx2F32 = Avx2Vec<float>;
+using Avx2F64 = Avx2Vec<double>;
 
 }  // namespace detail
 }  // namespace tokenmix
@@ -547,13 +585,11 @@ struct GemmKernelFor {
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
 template <class T>
 struct GemmKernelFor<T, Isa::avx512> {
-  using type = avx512::GemmKernel<std::conditional_t<std::is_same<T, float>::value, Avx512F32,
-                                                     Avx512F64>, 14, 2>;
+  using type = avx512::GemmKernel<Avx512Vec<T>, 14, 2>;
 };
 template <class T>
 struct GemmKernelFor<T, Isa::avx2> {
-  using type =
-      avx2::GemmKernel<std::conditional_t<std::is_same<T, float>::value, Avx2F32, Avx2F64>, 6, 2>;
+  using type = avx2::GemmKernel<Avx2Vec<T>, 6, 2>;
 };
 #endif
 #if defined(TOKENMIX_GEMM_HAVE_NEON)

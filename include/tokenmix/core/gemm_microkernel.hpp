@@ -118,7 +118,9 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
       b[v] = MaskB ? V::load(bp[v], bm[v]) : V::loadu(bp[v]);
       // Rows of B read in place are b_rs apart, a stride the hardware prefetchers do not
       // follow far enough ahead: ask for the row 16 steps ahead (past the end is harmless).
-      if (Mode != GemmB::packed) __builtin_prefetch(bp[v] + 16 * b_rs, 0, 3);
+      // Packed panels stream from L2 (the A sliver is the operand that stays in L1): 8 rows
+      // ahead there (measured +0.6..7% at 256..512-row shapes, neutral on the largest).
+      __builtin_prefetch(bp[v] + (Mode != GemmB::packed ? 16 : 8) * b_rs, 0, 3);
       bp[v] += b_rs;
       if (Mode == GemmB::pack) {
         V::store(pp[v], b[v], pm[v]);
