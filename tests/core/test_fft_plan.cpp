@@ -50,7 +50,7 @@ TEST_CASE("factorize: powers of two in the fewest balanced radix-2..16 passes, t
   CHECK(largest_prime_factor(3072) == 3);
 }
 
-TEST_CASE("Bluestein sizes are the smallest 2-3-5 smooth lengths that fit", "[core][fft_plan]") {
+TEST_CASE("Bluestein sizes: smooth lengths that fit, the cheapest by pass count", "[core][fft_plan]") {
   for (Index n = 1; n <= 700; ++n) {
     const Index s = smooth_size(n);
     REQUIRE(s >= n);
@@ -62,8 +62,14 @@ TEST_CASE("Bluestein sizes are the smallest 2-3-5 smooth lengths that fit", "[co
     CHECK(c >= 2 * n - 1);
     CHECK(c % 256 == 0);
     CHECK(smooth(c));
+    // No cheaper admissible length up to twice the smallest.
+    for (Index m = 2 * n - 1; m <= 2 * c; ++m)
+      if (smooth(m) && m % 256 == 0)
+        CHECK(static_cast<double>(c) * (1 + smooth_pass_cost(c)) <=
+              static_cast<double>(m) * (1 + smooth_pass_cost(m)));
   }
   CHECK(bluestein_size(1009) == 2048);
+  CHECK(bluestein_size(4099) == 10240);  // not 9216 = 2^10 3^2: two radix-3 passes
 }
 
 TEST_CASE("Bluestein is chosen for large prime factors only", "[core][fft_plan]") {

@@ -533,8 +533,6 @@ struct Algorithms {
     T* bre = scratch + s.b;
     T* bim = bre + n * s.bs;
     T* l = scratch + s.l;
-    T* t1 = scratch + s.t;
-    T* t2 = t1 + s.dhp * E;
     T* rs = scratch + s.rs;
     const Index dh = s.dh, dhp = s.dhp, bs = s.bs;
     const V half = (V{} + static_cast<T>(T(0.5)));
@@ -559,25 +557,29 @@ struct Algorithms {
             l[c * E + off + t] = (r0 + t < n) ? x[(r0 + t) * xs + c] : T(0);
       }
       lanes(pd, l, E, W, l, E, W, rs);
-      for (Index k = 0; k < dh; ++k) {
-        const C z = En::ld(l + k * E, W);
-        const C zc = En::ld(l + ((d - k) % d) * E, W);
-        En::st(t1 + k * E, W, C{half * (z.re + zc.re), half * (z.im - zc.im)});
-        En::st(t2 + k * E, W, C{half * (z.im + zc.im), half * (zc.re - z.re)});
-      }
-      for (Index k = dh; k < dhp; ++k) {
-        En::st(t1 + k * E, W, C{V{}, V{}});
-        En::st(t2 + k * E, W, C{V{}, V{}});
-      }
+      // Untangle the two rows' half spectra and transpose them into B in one pass:
+      // row r: (Z[k] + conj Z[d-k]) / 2, row r+W: (Z[k] - conj Z[d-k]) / 2i.
       for (Index part = 0; part < 2; ++part) {
-        const T* tp = part == 0 ? t1 : t2;
         const Index r0 = g0 + part * W;
         for (Index c = 0; c < dhp; c += W) {
           V re[W], im[W];
           TOKENMIX_FFT_UNROLL
           for (int u = 0; u < W; ++u) {
-            re[u] = O::load(tp + (c + u) * E);
-            im[u] = O::load(tp + (c + u) * E + W);
+            const Index k = c + u;
+            if (k >= dh) {
+              re[u] = V{};
+              im[u] = V{};
+              continue;
+            }
+            const C z = En::ld(l + k * E, W);
+            const C zc = En::ld(l + (k == 0 ? 0 : d - k) * E, W);
+            if (part == 0) {
+              re[u] = half * (z.re + zc.re);
+              im[u] = half * (z.im - zc.im);
+            } else {
+              re[u] = half * (z.im + zc.im);
+              im[u] = half * (zc.re - z.re);
+            }
           }
           En::transpose(re);
           En::transpose(im);

@@ -127,13 +127,32 @@ inline Index smooth_size(Index n) {
   return best;
 }
 
+// Passes over memory a transform of the 2-3-5 smooth length n makes, weighted by what they
+// cost relative to a power-of-two pass (measured, AVX-512 float, 8K-10K points: a length
+// with two radix-3 passes ran 1.3x slower than a 10% longer one with a radix-5 pass).
+inline double smooth_pass_cost(Index n) {
+  double c = 0;
+  for (int f : factorize(n)) c += f == 3 ? 1.5 : f == 5 ? 1.2 : 1.0;
+  return c;
+}
+
 // Bluestein's convolution length: 2^a 3^b 5^c >= 2n - 1, and from 512 on a multiple of 256
-// so that single transforms of it take the four-step path with 16 lanes.
+// so that single transforms of it take the four-step path with 16 lanes; among those up
+// to twice the smallest, the cheapest by smooth_pass_cost.
 inline Index bluestein_size(Index n) {
   const Index need = 2 * n - 1;
   if (need < 512) return smooth_size(need);
   Index best = smooth_size(need);
   while (best % 256 != 0) best = smooth_size(best + 1);
+  double best_cost = static_cast<double>(best) * (1.0 + smooth_pass_cost(best));
+  for (Index c = smooth_size(best + 1); c <= 2 * best; c = smooth_size(c + 1)) {
+    if (c % 256 != 0) continue;
+    const double cost = static_cast<double>(c) * (1.0 + smooth_pass_cost(c));
+    if (cost < best_cost) {
+      best = c;
+      best_cost = cost;
+    }
+  }
   return best;
 }
 
