@@ -40,8 +40,8 @@ for harness in safetensors npy json_config checkpoint; do
         > log.txt 2>&1); then
     echo "fuzz $harness: FAILED (see $work/log.txt)"; tail -40 "$work/log.txt"; status=1
   fi
-  execs=$(grep -oE "stat::number_of_executed_units: [0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo 0)
-  rss=$(grep -oE "stat::peak_rss_mb: [0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo "?")
+  execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo 0)
+  rss=$(grep -oE "stat::peak_rss_mb: *[0-9]+" "$work/log.txt" | grep -oE "[0-9]+$" || echo "?")
   crashes=$(find "$work" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 \
             -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
   echo "fuzz $harness: ${execs:-0} executions in ${seconds} s, peak RSS ${rss} MB, $crashes crash file(s)" |
