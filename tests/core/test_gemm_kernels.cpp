@@ -61,9 +61,27 @@ TEMPLATE_TEST_CASE("activate matches the exact functions on every ISA path", "[c
       }
       CHECK(bad == 0);
     }
-    std::vector<T> nan{std::numeric_limits<T>::quiet_NaN()};
-    activate<T>(Activation::relu, nan.data(), 1);
-    CHECK(std::isnan(nan[0]));  // relu propagates NaN like torch.relu
+    // NaN propagates through every activation, in vector lanes as well as the tail (the
+    // vector exp clamps its argument, which once turned NaN into tanh = 1); tanh saturates Inf.
+    const T nan_value = std::numeric_limits<T>::quiet_NaN();
+    const T inf = std::numeric_limits<T>::infinity();
+    for (Activation act : {Activation::relu, Activation::tanh, Activation::gelu_erf,
+                           Activation::gelu_tanh}) {
+      std::vector<T> y(37, T(0.25));
+      for (std::size_t i : {0u, 5u, 17u, 36u}) y[i] = nan_value;
+      y[3] = inf;
+      y[20] = -inf;
+      activate<T>(act, y.data(), static_cast<Index>(y.size()));
+      for (std::size_t i : {0u, 5u, 17u, 36u}) {
+        INFO(isa_name(isa) << " act " << int(act) << " lane " << i);
+        CHECK(std::isnan(y[i]));
+      }
+      CHECK(std::isfinite(y[1]));
+      if (act == Activation::tanh) {
+        CHECK(y[3] == T(1));
+        CHECK(y[20] == T(-1));
+      }
+    }
   }
 }
 

@@ -225,10 +225,12 @@ struct Avx512Math {
     const __m512d tiny = _mm512_fnmadd_pd(_mm512_mul_pd(ax, _mm512_mul_pd(ax, ax)),
                                           _mm512_set1_pd(1.0 / 3.0), ax);
     r = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(ax, _mm512_set1_pd(1e-5), _CMP_LT_OQ), r, tiny);
-    // Restore the sign (and keep NaN: its lanes went through unchanged arithmetic).
-    return _mm512_castsi512_pd(_mm512_or_si512(
+    // Restore the sign; NaN lanes are put back afterwards because exp's clamping (max/min)
+    // turned them into ordinary numbers.
+    r = _mm512_castsi512_pd(_mm512_or_si512(
         _mm512_castpd_si512(r),
         _mm512_and_si512(_mm512_castpd_si512(x), _mm512_set1_epi64(std::int64_t(1) << 63))));
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
   }
   static TOKENMIX_AVX512_FN __m512d apply(Activation act, __m512d x) {
     switch (act) {
