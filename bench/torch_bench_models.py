@@ -71,7 +71,8 @@ def time_tokenmix(binary, name, batch, threads, repetitions, min_time):
         if b.get("aggregate_name") == "median":
             key = "cpu_time" if threads == 1 else "real_time"
             scale = {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[b["time_unit"]]
-            return b[key] * scale, b.get("%peak", float("nan")) / 100.0
+            frac = b.get("flop_limit_frac", b.get("%peak", float("nan")) / 100.0)
+            return b[key] * scale, frac
     raise RuntimeError(f"no median row for {row}")
 
 

@@ -58,8 +58,8 @@ TEST_CASE("ExternalAttention: softmax is over tokens, so sequences in a batch ar
           "[layers][external_attention]") {
   ExternalAttention<double> layer({10, 6, 1});
   Random rng(3);
-  rng.fill_normal(layer.mk_weight, 0, 0.5);
-  rng.fill_normal(layer.mv_weight, 0, 0.5);
+  layer.mk_weight.update([&](auto& w) { rng.fill_normal(w, 0, 0.5); });
+  layer.mv_weight.update([&](auto& w) { rng.fill_normal(w, 0, 0.5); });
   Matrix<double> x(3 * 17, 10);
   rng.fill_normal(x, 0, 1);
   const Matrix<double> y = layer.forward(x, 17);
@@ -70,7 +70,7 @@ TEST_CASE("ExternalAttention: softmax is over tokens, so sequences in a batch ar
   CHECK((joined - y).cwiseAbs().maxCoeff() > 1e-3);
   // n = 1: the token softmax is 1 for every slot, L1 gives 1/S: y = mean of mv's columns.
   const Matrix<double> one = layer.forward(x.topRows(1), 1);
-  for (Index c = 0; c < 10; ++c) CHECK(one(0, c) == Approx(layer.mv_weight.row(c).mean()));
+  for (Index c = 0; c < 10; ++c) CHECK(one(0, c) == Approx(layer.mv_weight.value().row(c).mean()));
   // Odd widths, S not a multiple of the vector width.
   ExternalAttention<float> odd({7, 5, 1});
   odd.init_random(2);
@@ -78,8 +78,8 @@ TEST_CASE("ExternalAttention: softmax is over tokens, so sequences in a batch ar
   rng.fill_normal(xo, 0, 1);
   attention_test::check_close(
       odd.forward(xo, 9),
-      naive_single_head(xo.cast<double>(), 9, odd.mk_weight.cast<double>(),
-                        odd.mv_weight.cast<double>()),
+      naive_single_head(xo.cast<double>(), 9, odd.mk_weight.value().cast<double>(),
+                        odd.mv_weight.value().cast<double>()),
       1e-5);
 }
 
@@ -89,37 +89,37 @@ TEST_CASE("ExternalAttention: inputs of magnitude 1e4 give the exact finite resu
   // finite and equal to the double-precision formula evaluated stably.
   ExternalAttention<float> layer({16, 8, 1});
   Random rng(4);
-  rng.fill_normal(layer.mk_weight, 0, 0.02);
-  rng.fill_normal(layer.mv_weight, 0, 1);
+  layer.mk_weight.update([&](auto& w) { rng.fill_normal(w, 0, 0.02); });
+  layer.mv_weight.update([&](auto& w) { rng.fill_normal(w, 0, 1); });
   Matrix<float> x(40, 16);
   rng.fill_normal(x, 0, 1e4);
   const Matrix<float> y = layer.forward(x, 40);
   CHECK(y.array().isFinite().all());
   ExternalAttention<double> exact({16, 8, 1});
-  exact.mk_weight = layer.mk_weight.cast<double>();
-  exact.mv_weight = layer.mv_weight.cast<double>();
+  exact.mk_weight = layer.mk_weight.value().cast<double>();
+  exact.mv_weight = layer.mv_weight.value().cast<double>();
   attention_test::check_close(y, exact.forward(x.cast<double>(), 40), 1e-4);
 }
 
 TEST_CASE("ExternalAttention: keys, round trip, init, errors", "[layers][external_attention]") {
   ExternalAttention<float> single({12, 64, 1});
   single.init_random(1);
-  CHECK(single.mk_weight.rows() == 64);
-  CHECK(single.mk_weight.cwiseAbs().maxCoeff() < 0.01f);
+  CHECK(single.mk_weight.value().rows() == 64);
+  CHECK(single.mk_weight.value().cwiseAbs().maxCoeff() < 0.01f);
   StateDict d1;
   single.save(d1);
   CHECK(d1.keys() == std::vector<std::string>{"mk.weight", "mv.weight"});
 
   ExternalAttention<float> multi({12, 8, 3});
   multi.init_random(2);
-  CHECK(multi.trans_dims_weight.cwiseAbs().maxCoeff() <= 0.04f);
+  CHECK(multi.trans_dims_weight.value().cwiseAbs().maxCoeff() <= 0.04f);
   StateDict d2;
   multi.save(d2, "ea.");
   CHECK(d2.at("ea.mk.weight").shape() == std::vector<std::int64_t>{8, 4});
   CHECK(d2.at("ea.mv.weight").shape() == std::vector<std::int64_t>{4, 8});
   ExternalAttention<float> back({12, 8, 3});
   back.load(d2, "ea.");
-  CHECK(back.proj_weight == multi.proj_weight);
+  CHECK(back.proj_weight.value() == multi.proj_weight.value());
   Matrix<float> x(20, 12);
   Random(5).fill_normal(x, 0, 1);
   CHECK(back.forward(x, 10) == multi.forward(x, 10));

@@ -84,7 +84,7 @@ TEST_CASE("FeedForward errors, defaults and strict loading", "[layers][feed_forw
   CHECK(saved.size() == 4);
   FeedForward<float> b({6, 10, 4});
   b.load(saved, "mlp.");
-  CHECK(b.fc1.weight == a.fc1.weight);
+  CHECK(b.fc1.weight.value() == a.fc1.weight.value());
   CHECK(b.fc2.bias == a.fc2.bias);
   StateDict missing = saved;
   missing.erase("mlp.fc2.weight");

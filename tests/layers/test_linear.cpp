@@ -83,7 +83,7 @@ TEST_CASE("Linear load is strict and round-trips through save", "[layers][linear
   layer.save(saved, "fc.");
   Linear<double> copy({7, 5});
   copy.load(saved, "fc.");
-  CHECK(copy.weight == layer.weight);
+  CHECK(copy.weight.value() == layer.weight.value());
   CHECK(copy.bias == layer.bias);
 
   StateDict missing = saved;
@@ -108,12 +108,12 @@ TEST_CASE("Linear load is strict and round-trips through save", "[layers][linear
 TEST_CASE("Linear default init follows PyTorch bounds", "[layers][linear]") {
   Linear<double> layer({16, 8});
   layer.init_random(5);
-  CHECK(layer.weight.cwiseAbs().maxCoeff() <= 0.25);
+  CHECK(layer.weight.value().cwiseAbs().maxCoeff() <= 0.25);
   CHECK(layer.bias.cwiseAbs().maxCoeff() <= 0.25);
-  CHECK(layer.weight.cwiseAbs().maxCoeff() > 0.2);
+  CHECK(layer.weight.value().cwiseAbs().maxCoeff() > 0.2);
   Linear<double> again({16, 8});
   again.init_random(5);
-  CHECK(again.weight == layer.weight);
+  CHECK(again.weight.value() == layer.weight.value());
 }
 
 TEMPLATE_TEST_CASE("Linear forward is thread-safe", "[layers][linear][threads]", float, double) {

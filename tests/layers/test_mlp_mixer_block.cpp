@@ -31,10 +31,10 @@ TEMPLATE_TEST_CASE("MLPMixerBlock matches timm MixerBlock", "[layers][mlp_mixer]
 
 TEST_CASE("MLPMixerBlock widths follow timm (Ds from D, not N)", "[layers][mlp_mixer]") {
   MLPMixerBlock<float> block({196, 768});
-  CHECK(block.mlp_tokens.fc1.weight.rows() == 384);
-  CHECK(block.mlp_tokens.fc1.weight.cols() == 196);
-  CHECK(block.mlp_tokens.fc2.weight.rows() == 196);
-  CHECK(block.mlp_channels.fc1.weight.rows() == 3072);
+  CHECK(block.mlp_tokens.fc1.weight.value().rows() == 384);
+  CHECK(block.mlp_tokens.fc1.weight.value().cols() == 196);
+  CHECK(block.mlp_tokens.fc2.weight.value().rows() == 196);
+  CHECK(block.mlp_channels.fc1.weight.value().rows() == 3072);
   CHECK(block.norm1.config().eps == 1e-6);
   StateDict saved;
   block.save(saved, "blocks.0.");
@@ -61,7 +61,7 @@ TEST_CASE("MLPMixerBlock errors and strict loading", "[layers][mlp_mixer]") {
   block.save(saved);
   MLPMixerBlock<float> copy({8, 6});
   copy.load(saved);
-  CHECK(copy.mlp_tokens.fc1.weight == block.mlp_tokens.fc1.weight);
+  CHECK(copy.mlp_tokens.fc1.weight.value() == block.mlp_tokens.fc1.weight.value());
   StateDict broken = saved;
   broken.erase("norm2.bias");
   broken.insert("norm3.bias", saved.at("norm2.bias"));

@@ -65,7 +65,7 @@ TEST_CASE("SelfAttention: load is strict and save round-trips", "[layers][self_a
 
   SelfAttention<float> other({16, 4, false});
   other.load(dict, "blocks.1.attn.");
-  CHECK(other.in_proj_weight == layer.in_proj_weight);
+  CHECK(other.in_proj_weight.value() == layer.in_proj_weight.value());
   CHECK(other.out_proj_bias == layer.out_proj_bias);
 
   StateDict broken = dict;
@@ -90,14 +90,14 @@ TEST_CASE("SelfAttention: init follows nn.MultiheadAttention", "[layers][self_at
   SelfAttention<double> layer({64, 8, false});
   layer.init_random(1);
   const double xavier = std::sqrt(6.0 / (4 * 64));
-  CHECK(layer.in_proj_weight.cwiseAbs().maxCoeff() <= xavier);
-  CHECK(layer.in_proj_weight.cwiseAbs().maxCoeff() > 0.9 * xavier);
-  CHECK(layer.out_proj_weight.cwiseAbs().maxCoeff() <= 1.0 / 8.0);
+  CHECK(layer.in_proj_weight.value().cwiseAbs().maxCoeff() <= xavier);
+  CHECK(layer.in_proj_weight.value().cwiseAbs().maxCoeff() > 0.9 * xavier);
+  CHECK(layer.out_proj_weight.value().cwiseAbs().maxCoeff() <= 1.0 / 8.0);
   CHECK(layer.in_proj_bias.isZero(0));
   CHECK(layer.out_proj_bias.isZero(0));
   SelfAttention<double> again({64, 8, false});
   again.init_random(1);
-  CHECK(again.in_proj_weight == layer.in_proj_weight);
+  CHECK(again.in_proj_weight.value() == layer.in_proj_weight.value());
 }
 
 TEST_CASE("SelfAttention: bad configs and shapes are rejected with clear messages",

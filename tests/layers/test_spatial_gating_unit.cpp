@@ -55,14 +55,14 @@ TEST_CASE("causal SpatialGatingUnit ignores weights above the diagonal",
           "[layers][spatial_gating]") {
   SpatialGatingUnit<double> sgu({150, 4, true});
   Random rng(3);
-  rng.fill_normal(sgu.proj.weight, 0.0, 0.1);
+  sgu.proj.weight.update([&](auto& w) { rng.fill_normal(w, 0.0, 0.1); });
   rng.fill_normal(sgu.proj.bias, 0.0, 0.1);
   Matrix<double> z(300, 4);
   rng.fill_normal(z, 0.0, 1.0);
   const Matrix<double> y = sgu.forward(z, 150);
   // Same as the non-causal layer with the upper triangle zeroed.
   SpatialGatingUnit<double> masked({150, 4, false});
-  masked.proj.weight = sgu.proj.weight.triangularView<Eigen::Lower>();
+  masked.proj.weight = sgu.proj.weight.value().triangularView<Eigen::Lower>();
   masked.proj.bias = sgu.proj.bias;
   check_close(y, masked.forward(z, 150), 1e-12);
   // Token i's output does not depend on later tokens.
@@ -77,7 +77,7 @@ TEST_CASE("SpatialGatingUnit init makes it pass U through", "[layers][spatial_ga
   SpatialGatingUnit<double> sgu({6, 8});
   sgu.init_random(1);
   CHECK(sgu.proj.bias == Vector<double>::Ones(6));
-  CHECK(sgu.proj.weight.cwiseAbs().maxCoeff() < 1e-5);
+  CHECK(sgu.proj.weight.value().cwiseAbs().maxCoeff() < 1e-5);
   Matrix<double> z(12, 8);
   Random rng(2);
   rng.fill_normal(z, 0.0, 1.0);
@@ -113,7 +113,7 @@ TEST_CASE("SpatialGatingUnit load is strict and round-trips", "[layers][spatial_
   CHECK(saved.at("mlp_channels.gate.norm.weight").shape() == std::vector<std::int64_t>{3});
   SpatialGatingUnit<double> copy({5, 6});
   copy.load(saved, "mlp_channels.gate.");
-  CHECK(copy.proj.weight == sgu.proj.weight);
+  CHECK(copy.proj.weight.value() == sgu.proj.weight.value());
   CHECK(copy.norm.bias == sgu.norm.bias);
   SpatialGatingUnit<double> longer({6, 6});
   check_key_error_mentions([&] { longer.load(saved, "mlp_channels.gate."); },
@@ -128,7 +128,7 @@ TEMPLATE_TEST_CASE("SpatialGatingUnit is finite at magnitude 1e4 and thread-safe
                    "[layers][spatial_gating][threads]", float, double) {
   SpatialGatingUnit<TestType> sgu({96, 32, true});
   Random rng(5);
-  rng.fill_normal(sgu.proj.weight, 0.0, 0.1);
+  sgu.proj.weight.update([&](auto& w) { rng.fill_normal(w, 0.0, 0.1); });
   Matrix<TestType> z(192, 32);
   rng.fill_normal(z, 0.0, 1e4);
   const Matrix<TestType> y = sgu.forward(z, 96);

@@ -44,9 +44,9 @@ TEST_CASE("SynthesizerDense: logits come from each token alone, through ReLU",
           "[layers][synthesizer]") {
   SynthesizerDense<double> layer({9, 6, 3, false});
   layer.init_random(2);
-  layer.value_weight.setIdentity();
+  layer.value_weight.update([](auto& w) { w.setIdentity(); });
   layer.value_bias.setZero();
-  layer.out_weight.setIdentity();
+  layer.out_weight.update([](auto& w) { w.setIdentity(); });
   layer.out_bias.setZero();
   Matrix<double> x(2 * 7, 6);
   Random(3).fill_normal(x, 0, 1);
@@ -54,11 +54,11 @@ TEST_CASE("SynthesizerDense: logits come from each token alone, through ReLU",
   for (Index b = 0; b < 2; ++b) {
     const Matrix<double> xb = x.middleRows(b * 7, 7);
     const Matrix<double> hidden =
-        ((xb * layer.dense1_weight.transpose()).rowwise() + layer.dense1_bias.transpose())
+        ((xb * layer.dense1_weight.value().transpose()).rowwise() + layer.dense1_bias.transpose())
             .cwiseMax(0.0);
     for (Index k = 0; k < 3; ++k) {
       Matrix<double> logits =
-          (hidden * layer.dense2_weight.middleRows(k * 9, 7).transpose()).rowwise() +
+          (hidden * layer.dense2_weight.value().middleRows(k * 9, 7).transpose()).rowwise() +
           layer.dense2_bias.segment(k * 9, 7).transpose();
       Matrix<double> a(7, 7);
       Softmax<double>().forward(logits, 7, a);
@@ -82,7 +82,7 @@ TEST_CASE("SynthesizerDense: keys, round trip and errors", "[layers][synthesizer
   CHECK(d.at("mix.dense2.weight").shape() == std::vector<std::int64_t>{20, 6});
   SynthesizerDense<float> back({10, 6, 2, true});
   back.load(d, "mix.");
-  CHECK(back.dense2_weight == layer.dense2_weight);
+  CHECK(back.dense2_weight.value() == layer.dense2_weight.value());
   Matrix<float> x(20, 6);
   Random(1).fill_normal(x, 0, 1);
   CHECK(back.forward(x, 10) == layer.forward(x, 10));

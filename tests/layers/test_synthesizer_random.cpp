@@ -48,9 +48,9 @@ TEST_CASE("SynthesizerRandom: attention is input-independent and causal rows are
   layer.init_random(3);
   Random(1).fill_normal(layer.attention_weights, 0, 2);  // sharp rows
   // With value = identity and out = identity (zero biases), y = A x per head.
-  layer.value_weight.setIdentity();
+  layer.value_weight.update([](auto& w) { w.setIdentity(); });
   layer.value_bias.setZero();
-  layer.out_weight.setIdentity();
+  layer.out_weight.update([](auto& w) { w.setIdentity(); });
   layer.out_bias.setZero();
   Matrix<double> x(12, 8);
   Random(2).fill_normal(x, 0, 1);

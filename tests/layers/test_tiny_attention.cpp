@@ -66,9 +66,9 @@ TEST_CASE("TinyAttention: single token, causal prefix property, huge inputs",
   attention_test::check_close(yp, Matrix<double>(y.block(50, 0, 20, 6)), 1e-12);
   // n = 1: softmax over one key is 1, so the output is to_out(V).
   const Matrix<double> one = layer.forward(x.topRows(1), 1);
-  const Matrix<double> v = x.topRows(1) * layer.to_qkv_weight.bottomRows(8).transpose();
+  const Matrix<double> v = x.topRows(1) * layer.to_qkv_weight.value().bottomRows(8).transpose();
   const Matrix<double> expected =
-      (v * layer.to_out_weight.transpose()).rowwise() + layer.to_out_bias.transpose();
+      (v * layer.to_out_weight.value().transpose()).rowwise() + layer.to_out_bias.transpose();
   attention_test::check_close(one, expected, 1e-12);
   Matrix<float> big(40, 12);
   Random(3).fill_normal(big, 0, 1e4);
@@ -80,14 +80,14 @@ TEST_CASE("TinyAttention: single token, causal prefix property, huge inputs",
 TEST_CASE("TinyAttention: strict load, save round trip, init", "[layers][tiny_attention]") {
   TinyAttention<float> layer({16, 10, 8, false});
   layer.init_random(7);
-  CHECK(layer.to_qkv_weight.cwiseAbs().maxCoeff() <= 0.25f);  // 1/sqrt(16)
+  CHECK(layer.to_qkv_weight.value().cwiseAbs().maxCoeff() <= 0.25f);  // 1/sqrt(16)
   CHECK(layer.to_out_bias.cwiseAbs().maxCoeff() > 0);
   StateDict dict;
   layer.save(dict, "blocks.3.attn.");
   CHECK(dict.size() == 3);
   TinyAttention<float> other({16, 10, 8, false});
   other.load(dict, "blocks.3.attn.");
-  CHECK(other.to_qkv_weight == layer.to_qkv_weight);
+  CHECK(other.to_qkv_weight.value() == layer.to_qkv_weight.value());
   CHECK(other.to_out_bias == layer.to_out_bias);
   TinyAttention<float> wrong({16, 10, 4, false});
   CHECK_THROWS_WITH(wrong.load(dict, "blocks.3.attn."),

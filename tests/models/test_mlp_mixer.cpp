@@ -135,7 +135,7 @@ TEST_CASE("MlpMixer can ignore the checkpoint's head (opt-in)", "[models]") {
   MlpMixer<double> full(fixture_config(f));
   full.load(f.weights);
   const Matrix<double> logits =
-      (pooled * full.head->weight.transpose()).rowwise() + full.head->bias.transpose();
+      (pooled * full.head->weight.value().transpose()).rowwise() + full.head->bias.transpose();
   tokenmix_test::require_close(logits, full.forward(images), 1e-12);
 
   // A head-less checkpoint loads into a model with a head only with the opt-in.

@@ -307,5 +307,23 @@ void attention_heads(Index count, Index n_q, HeadOf&& head, int threads = 0) {
   });
 }
 
+// Copies the key columns [0, dim) of k (rows of stride ldk, batch sequences of seq_len rows)
+// into the transposed per-sequence layout the kernel reads: kt + b*seq_len*dim holds a
+// dim x seq_len block. Blocked by 16 x 16 so both sides stay in L1.
+template <class T>
+void transpose_keys(Index batch, Index seq_len, Index dim, const T* k, Index ldk, T* kt) {
+  constexpr Index tb = 16;
+  for (Index b = 0; b < batch; ++b) {
+    const T* kb = k + b * seq_len * ldk;
+    T* ktb = kt + b * seq_len * dim;
+    for (Index i0 = 0; i0 < seq_len; i0 += tb)
+      for (Index c0 = 0; c0 < dim; c0 += tb) {
+        const Index i1 = std::min(seq_len, i0 + tb), c1 = std::min(dim, c0 + tb);
+        for (Index c = c0; c < c1; ++c)
+          for (Index i = i0; i < i1; ++i) ktb[c * seq_len + i] = kb[i * ldk + c];
+      }
+  }
+}
+
 }  // namespace detail
 }  // namespace tokenmix

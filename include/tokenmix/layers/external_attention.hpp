@@ -32,6 +32,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/packed_weight.hpp"
 #include "tokenmix/layers/softmax.hpp"
 
 namespace tokenmix {
@@ -53,12 +54,12 @@ class ExternalAttention {
       detail::fail<ArgumentError>("ExternalAttention: expected heads > 0 dividing channels ",
                                   config.channels, ", got ", config.heads);
     const Index d = config.channels, hd = head_dim(), s = config.memory;
-    mk_weight = Matrix<T>::Zero(s, hd);
-    mv_weight = Matrix<T>::Zero(hd, s);
+    mk_weight.reset(s, hd);
+    mv_weight.reset(hd, s);
     if (multi_head()) {
-      trans_dims_weight = Matrix<T>::Zero(d, d);
+      trans_dims_weight.reset(d, d);
       trans_dims_bias = Vector<T>::Zero(d);
-      proj_weight = Matrix<T>::Zero(d, d);
+      proj_weight.reset(d, d);
       proj_bias = Vector<T>::Zero(d);
     }
   }
@@ -73,23 +74,23 @@ class ExternalAttention {
     loader.finish("ExternalAttention", prefix);
   }
   void load(StateDictLoader& loader, const std::string& prefix) {
-    const Index d = config_.channels, hd = head_dim(), s = config_.memory;
-    loader.matrix(prefix + "mk.weight", mk_weight, s, hd);
-    loader.matrix(prefix + "mv.weight", mv_weight, hd, s);
+    const Index d = config_.channels;
+    mk_weight.load(loader, prefix + "mk.weight");
+    mv_weight.load(loader, prefix + "mv.weight");
     if (multi_head()) {
-      loader.matrix(prefix + "trans_dims.weight", trans_dims_weight, d, d);
+      trans_dims_weight.load(loader, prefix + "trans_dims.weight");
       loader.vector(prefix + "trans_dims.bias", trans_dims_bias, d);
-      loader.matrix(prefix + "proj.weight", proj_weight, d, d);
+      proj_weight.load(loader, prefix + "proj.weight");
       loader.vector(prefix + "proj.bias", proj_bias, d);
     }
   }
   void save(StateDict& dict, const std::string& prefix = "") const {
-    dict.insert(prefix + "mk.weight", mk_weight);
-    dict.insert(prefix + "mv.weight", mv_weight);
+    dict.insert(prefix + "mk.weight", mk_weight.value());
+    dict.insert(prefix + "mv.weight", mv_weight.value());
     if (multi_head()) {
-      dict.insert(prefix + "trans_dims.weight", trans_dims_weight);
+      dict.insert(prefix + "trans_dims.weight", trans_dims_weight.value());
       dict.insert(prefix + "trans_dims.bias", trans_dims_bias);
-      dict.insert(prefix + "proj.weight", proj_weight);
+      dict.insert(prefix + "proj.weight", proj_weight.value());
       dict.insert(prefix + "proj.bias", proj_bias);
     }
   }
@@ -98,12 +99,14 @@ class ExternalAttention {
   // timm init: truncated normal std 0.02 (cut at +-2 std), zero bias.
   void init_random(std::uint64_t seed) {
     Random rng(seed);
-    rng.fill_normal(mk_weight, 0.0, 0.001);
-    rng.fill_normal(mv_weight, 0.0, 0.001);
+    mk_weight.update([&](Matrix<T>& w) { rng.fill_normal(w, 0.0, 0.001); });
+    mv_weight.update([&](Matrix<T>& w) { rng.fill_normal(w, 0.0, 0.001); });
     if (multi_head()) {
-      for (Matrix<T>* w : {&trans_dims_weight, &proj_weight})
-        for (Index i = 0; i < w->size(); ++i)
-          w->data()[i] = static_cast<T>(rng.truncated_normal(0.0, 0.02, -2.0, 2.0));
+      for (PackedWeight<T>* w : {&trans_dims_weight, &proj_weight})
+        w->update([&](Matrix<T>& m) {
+          for (Index i = 0; i < m.size(); ++i)
+            m.data()[i] = static_cast<T>(rng.truncated_normal(0.0, 0.02, -2.0, 2.0));
+        });
       trans_dims_bias.setZero();
       proj_bias.setZero();
     }
@@ -130,28 +133,23 @@ class ExternalAttention {
       trans = frame.take<T>(static_cast<std::size_t>(rows * d));
       Epilogue<T> bias;
       bias.col_bias = trans_dims_bias.data();
-      gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(),
-              trans_dims_weight.data(), d, T(0), trans, d, bias);
+      trans_dims_weight.multiply(rows, x.data(), x.outerStride(), T(0), trans, d, bias);
       feat = trans;
       ld_feat = hd;  // contiguous rows of D = h consecutive head rows of width hd
     }
-    gemm<T>(Trans::N, Trans::T, rows * h, s, hd, T(1), feat, ld_feat, mk_weight.data(), hd, T(0),
-            attn, s);
+    mk_weight.multiply(rows * h, feat, ld_feat, T(0), attn, s);
 
     for (Index b = 0; b < batch; ++b) normalise(attn + b * seq_len * width, seq_len, width);
 
     if (!multi_head()) {
-      gemm<T>(Trans::N, Trans::T, rows, d, s, T(1), attn, s, mv_weight.data(), s, T(0), y.data(),
-              y.outerStride());
+      mv_weight.multiply(rows, attn, s, T(0), y.data(), y.outerStride());
       return;
     }
     // Heads' outputs land in place of the features (no longer needed), then the projection.
-    gemm<T>(Trans::N, Trans::T, rows * h, hd, s, T(1), attn, s, mv_weight.data(), s, T(0), trans,
-            hd);
+    mv_weight.multiply(rows * h, attn, s, T(0), trans, hd);
     Epilogue<T> bias;
     bias.col_bias = proj_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), trans, d, proj_weight.data(), d, T(0),
-            y.data(), y.outerStride(), bias);
+    proj_weight.multiply(rows, trans, d, T(0), y.data(), y.outerStride(), bias);
   }
 
   Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
@@ -160,12 +158,13 @@ class ExternalAttention {
     return y;
   }
 
-  Matrix<T> mk_weight;  // [S, D/h]
-  Matrix<T> mv_weight;  // [D/h, S]
+  // Weights are PackedWeights: W^T is packed whenever they are set (packed_weight.hpp).
+  PackedWeight<T> mk_weight;  // [S, D/h]
+  PackedWeight<T> mv_weight;  // [D/h, S]
   // heads > 1 only (empty otherwise)
-  Matrix<T> trans_dims_weight;  // [D, D]
-  Vector<T> trans_dims_bias;    // [D]
-  Matrix<T> proj_weight;        // [D, D]
+  PackedWeight<T> trans_dims_weight;  // [D, D]
+  Vector<T> trans_dims_bias;          // [D]
+  PackedWeight<T> proj_weight;        // [D, D]
   Vector<T> proj_bias;          // [D]
 
  private:

@@ -91,9 +91,9 @@ class FeedForward {
                Index ld_residual = 0, const T* col_scale = nullptr) const {
     ScratchFrame frame;
     const Index hidden = config_.hidden_features;
-    // Row chunks bound the hidden scratch (rows x 4d grows with the batch) to ~32 MB. Each
-    // chunk re-packs both weights inside gemm (~5% of the work per extra chunk at d = 768),
-    // so chunks stay large: all rows up to that bound, never fewer than 1024.
+    // Row chunks bound the hidden scratch (rows x 4d grows with the batch) to ~32 MB. The
+    // weights are packed once (PackedWeight), so a chunk costs only its GEMM calls' fixed
+    // overhead; chunks stay large: all rows up to that bound, never fewer than 1024.
     const Index chunk = std::min<Index>(
         rows, std::max<Index>(1024, (Index(32) << 20) / (hidden * Index(sizeof(T)))));
     T* h = frame.take<T>(static_cast<std::size_t>(std::max<Index>(chunk, 1) * hidden));

@@ -23,6 +23,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/sequence_block.hpp"
 #include "tokenmix/layers/layer_norm.hpp"
 #include "tokenmix/layers/linear.hpp"
 #include "tokenmix/layers/spatial_gating_unit.hpp"
@@ -31,8 +32,16 @@
 namespace tokenmix {
 
 template <class T>
-class GMLPBlock {
+class GMLPBlock : public SequenceBlock<GMLPBlock<T>, T> {
+  using Base = SequenceBlock<GMLPBlock<T>, T>;
+
  public:
+  static constexpr const char* layer_name = "GMLPBlock";
+  // load(dict, prefix), init_random(seed) and the Eigen-view forwards (sequence_block.hpp).
+  using Base::forward;
+  using Base::init_random;
+  using Base::load;
+
   struct Config {
     Index seq_len = 0;   // N
     Index channels = 0;  // D
@@ -62,11 +71,6 @@ class GMLPBlock {
   Index hidden() const { return config_.hidden; }
   bool has_attention() const { return attn.has_value(); }
 
-  void load(const StateDict& dict, const std::string& prefix = "") {
-    StateDictLoader loader(dict);
-    load(loader, prefix);
-    loader.finish("GMLPBlock", prefix);
-  }
   void load(StateDictLoader& loader, const std::string& prefix) {
     norm.load(loader, prefix + "norm.");
     fc1.load(loader, prefix + "mlp_channels.fc1.");
@@ -91,21 +95,6 @@ class GMLPBlock {
     gate.init_random(rng);
     fc2.init_xavier(rng, 1e-6);
     if (attn) attn->init_random(rng.next_u64());
-  }
-  void init_random(std::uint64_t seed) {
-    Random rng(seed);
-    init_random(rng);
-  }
-
-  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
-    detail::expect_cols("GMLPBlock", "input", config_.channels, x.cols());
-    detail::expect_shape("GMLPBlock", "output", x.rows(), x.cols(), y.rows(), y.cols());
-    forward(x.rows(), seq_len, x.data(), x.outerStride(), y.data(), y.outerStride());
-  }
-  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
-    Matrix<T> y(x.rows(), x.cols());
-    forward(x, seq_len, y);
-    return y;
   }
 
   void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {

@@ -17,6 +17,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/packed_weight.hpp"
 
 namespace tokenmix {
 
@@ -32,7 +33,7 @@ class PatchEmbed {
   };
 
   explicit PatchEmbed(const Config& config) : config_(validated(config)) {
-    weight = Matrix<T>::Zero(config.embed_dim, patch_features());
+    weight.reset(config.embed_dim, patch_features());
     bias = Vector<T>::Zero(config.embed_dim);
   }
 
@@ -54,8 +55,7 @@ class PatchEmbed {
     loader.finish("PatchEmbed", prefix);
   }
   void load(StateDictLoader& loader, const std::string& prefix) {
-    loader.matrix_as(prefix + "proj.weight", weight, config_.embed_dim, patch_features(),
-                     weight_shape());
+    weight.load_as(loader, prefix + "proj.weight", weight_shape());
     loader.vector(prefix + "proj.bias", bias, config_.embed_dim);
   }
   void save(StateDict& dict, const std::string& prefix = "") const {
@@ -68,9 +68,11 @@ class PatchEmbed {
   void init_random(Random& rng) {
     const double stddev =
         std::sqrt(1.0 / static_cast<double>(patch_features())) / 0.87962566103423978;
-    for (Index i = 0; i < weight.rows(); ++i)
-      for (Index j = 0; j < weight.cols(); ++j)
-        weight(i, j) = static_cast<T>(rng.truncated_normal(0.0, stddev, -2.0, 2.0));
+    weight.update([&](Matrix<T>& w) {
+      for (Index i = 0; i < w.rows(); ++i)
+        for (Index j = 0; j < w.cols(); ++j)
+          w(i, j) = static_cast<T>(rng.truncated_normal(0.0, stddev, -2.0, 2.0));
+    });
     bias.setZero();
   }
   void init_random(std::uint64_t seed) {
@@ -127,11 +129,10 @@ class PatchEmbed {
     }
     Epilogue<T> e;
     e.col_bias = bias.data();
-    gemm<T>(Trans::N, Trans::T, batch * tokens, config_.embed_dim, k, T(1), cols, k,
-            weight.data(), k, T(0), y, ldy, e);
+    weight.multiply(batch * tokens, cols, k, T(0), y, ldy, e);
   }
 
-  Matrix<T> weight;  // [D, C*p*p], stored in files as [D, C, p, p]
+  PackedWeight<T> weight;  // [D, C*p*p], stored in files as [D, C, p, p]; packed when set
   Vector<T> bias;    // [D]
 
  private:

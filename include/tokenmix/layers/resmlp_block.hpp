@@ -17,6 +17,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/sequence_block.hpp"
 #include "tokenmix/layers/affine.hpp"
 #include "tokenmix/layers/feed_forward.hpp"
 #include "tokenmix/layers/layer_scale.hpp"
@@ -25,8 +26,16 @@
 namespace tokenmix {
 
 template <class T>
-class ResMLPBlock {
+class ResMLPBlock : public SequenceBlock<ResMLPBlock<T>, T> {
+  using Base = SequenceBlock<ResMLPBlock<T>, T>;
+
  public:
+  static constexpr const char* layer_name = "ResMLPBlock";
+  // load(dict, prefix), init_random(seed) and the Eigen-view forwards (sequence_block.hpp).
+  using Base::forward;
+  using Base::init_random;
+  using Base::load;
+
   struct Config {
     Index seq_len = 0;   // N
     Index channels = 0;  // D
@@ -49,11 +58,6 @@ class ResMLPBlock {
   Index seq_len() const { return config_.seq_len; }
   Index channels() const { return config_.channels; }
 
-  void load(const StateDict& dict, const std::string& prefix = "") {
-    StateDictLoader loader(dict);
-    load(loader, prefix);
-    loader.finish("ResMLPBlock", prefix);
-  }
   void load(StateDictLoader& loader, const std::string& prefix) {
     norm1.load(loader, prefix + "norm1.");
     linear_tokens.load(loader, prefix + "linear_tokens.");
@@ -80,21 +84,6 @@ class ResMLPBlock {
     mlp_channels.init_timm(rng);
     ls1.reset();
     ls2.reset();
-  }
-  void init_random(std::uint64_t seed) {
-    Random rng(seed);
-    init_random(rng);
-  }
-
-  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
-    detail::expect_cols("ResMLPBlock", "input", config_.channels, x.cols());
-    detail::expect_shape("ResMLPBlock", "output", x.rows(), x.cols(), y.rows(), y.cols());
-    forward(x.rows(), seq_len, x.data(), x.outerStride(), y.data(), y.outerStride());
-  }
-  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
-    Matrix<T> y(x.rows(), x.cols());
-    forward(x, seq_len, y);
-    return y;
   }
 
   void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {

@@ -64,7 +64,7 @@ class SpatialGatingUnit {
   // timm init: LayerNorm 1 / 0, proj.weight ~ N(0, 1e-6^2), proj.bias = 1 (out ~ U at init).
   void init_random(Random& rng) {
     norm.reset();
-    rng.fill_normal(proj.weight, 0.0, 1e-6);
+    proj.weight.update([&](Matrix<T>& w) { rng.fill_normal(w, 0.0, 1e-6); });
     proj.bias.setOnes();
   }
   void init_random(std::uint64_t seed) {

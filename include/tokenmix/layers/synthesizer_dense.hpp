@@ -45,13 +45,13 @@ class SynthesizerDense {
       detail::fail<ArgumentError>("SynthesizerDense: expected heads > 0 dividing channels ",
                                   config.channels, ", got ", config.heads);
     const Index n = config.seq_len, d = config.channels, h = config.heads;
-    dense1_weight = Matrix<T>::Zero(d, d);
+    dense1_weight.reset(d, d);
     dense1_bias = Vector<T>::Zero(d);
-    dense2_weight = Matrix<T>::Zero(h * n, d);
+    dense2_weight.reset(h * n, d);
     dense2_bias = Vector<T>::Zero(h * n);
-    value_weight = Matrix<T>::Zero(d, d);
+    value_weight.reset(d, d);
     value_bias = Vector<T>::Zero(d);
-    out_weight = Matrix<T>::Zero(d, d);
+    out_weight.reset(d, d);
     out_bias = Vector<T>::Zero(d);
   }
 
@@ -64,23 +64,23 @@ class SynthesizerDense {
   }
   void load(StateDictLoader& loader, const std::string& prefix) {
     const Index n = config_.seq_len, d = config_.channels, h = config_.heads;
-    loader.matrix(prefix + "dense1.weight", dense1_weight, d, d);
+    dense1_weight.load(loader, prefix + "dense1.weight");
     loader.vector(prefix + "dense1.bias", dense1_bias, d);
-    loader.matrix(prefix + "dense2.weight", dense2_weight, h * n, d);
+    dense2_weight.load(loader, prefix + "dense2.weight");
     loader.vector(prefix + "dense2.bias", dense2_bias, h * n);
-    loader.matrix(prefix + "value.weight", value_weight, d, d);
+    value_weight.load(loader, prefix + "value.weight");
     loader.vector(prefix + "value.bias", value_bias, d);
-    loader.matrix(prefix + "out.weight", out_weight, d, d);
+    out_weight.load(loader, prefix + "out.weight");
     loader.vector(prefix + "out.bias", out_bias, d);
   }
   void save(StateDict& dict, const std::string& prefix = "") const {
-    dict.insert(prefix + "dense1.weight", dense1_weight);
+    dict.insert(prefix + "dense1.weight", dense1_weight.value());
     dict.insert(prefix + "dense1.bias", dense1_bias);
-    dict.insert(prefix + "dense2.weight", dense2_weight);
+    dict.insert(prefix + "dense2.weight", dense2_weight.value());
     dict.insert(prefix + "dense2.bias", dense2_bias);
-    dict.insert(prefix + "value.weight", value_weight);
+    dict.insert(prefix + "value.weight", value_weight.value());
     dict.insert(prefix + "value.bias", value_bias);
-    dict.insert(prefix + "out.weight", out_weight);
+    dict.insert(prefix + "out.weight", out_weight.value());
     dict.insert(prefix + "out.bias", out_bias);
   }
 
@@ -112,17 +112,21 @@ class SynthesizerDense {
     Epilogue<T> e1;
     e1.col_bias = dense1_bias.data();
     e1.act = Activation::relu;
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(), dense1_weight.data(),
-            d, T(0), hidden, d, e1);
-    // Head k's logits for the n existing keys are dense2 rows [k*N, k*N + n): one gemm when
-    // n == N (all heads contiguous), one per head otherwise.
-    const Index gemms = n == big_n ? 1 : h;
-    const Index cols = n == big_n ? width : n;
-    for (Index k = 0; k < gemms; ++k) {
+    dense1_weight.multiply(rows, x.data(), x.outerStride(), T(0), hidden, d, e1);
+    // Head k's logits for the n existing keys are dense2 rows [k*N, k*N + n): one gemm
+    // against the packed weight when n == N (all heads contiguous), one per head on the
+    // unpacked rows otherwise.
+    if (n == big_n) {
       Epilogue<T> e2;
-      e2.col_bias = dense2_bias.data() + k * big_n;
-      gemm<T>(Trans::N, Trans::T, rows, cols, d, T(1), hidden, d,
-              dense2_weight.data() + k * big_n * d, d, T(0), logits + k * n, width, e2);
+      e2.col_bias = dense2_bias.data();
+      dense2_weight.multiply(rows, hidden, d, T(0), logits, width, e2);
+    } else {
+      for (Index k = 0; k < h; ++k) {
+        Epilogue<T> e2;
+        e2.col_bias = dense2_bias.data() + k * big_n;
+        gemm<T>(Trans::N, Trans::T, rows, n, d, T(1), hidden, d,
+                dense2_weight.data() + k * big_n * d, d, T(0), logits + k * n, width, e2);
+      }
     }
     for (Index b = 0; b < batch; ++b)
       for (Index k = 0; k < h; ++k)
@@ -130,8 +134,7 @@ class SynthesizerDense {
 
     Epilogue<T> ev;
     ev.col_bias = value_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(), value_weight.data(),
-            d, T(0), v, d, ev);
+    value_weight.multiply(rows, x.data(), x.outerStride(), T(0), v, d, ev);
     // O_h overwrites the ReLU features, which are no longer needed.
     T* o = hidden;
     for (Index b = 0; b < batch; ++b)
@@ -140,8 +143,7 @@ class SynthesizerDense {
                 v + b * n * d + k * hd, d, T(0), o + b * n * d + k * hd, d);
     Epilogue<T> eo;
     eo.col_bias = out_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), o, d, out_weight.data(), d, T(0), y.data(),
-            y.outerStride(), eo);
+    out_weight.multiply(rows, o, d, T(0), y.data(), y.outerStride(), eo);
   }
 
   Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
@@ -150,13 +152,14 @@ class SynthesizerDense {
     return y;
   }
 
-  Matrix<T> dense1_weight;  // [D, D]
-  Vector<T> dense1_bias;    // [D]
-  Matrix<T> dense2_weight;  // [h*N, D]
-  Vector<T> dense2_bias;    // [h*N]
-  Matrix<T> value_weight;   // [D, D]
-  Vector<T> value_bias;     // [D]
-  Matrix<T> out_weight;     // [D, D]
+  // Weights are PackedWeights: W^T is packed whenever they are set (packed_weight.hpp).
+  PackedWeight<T> dense1_weight;  // [D, D]
+  Vector<T> dense1_bias;          // [D]
+  PackedWeight<T> dense2_weight;  // [h*N, D]
+  Vector<T> dense2_bias;          // [h*N]
+  PackedWeight<T> value_weight;   // [D, D]
+  Vector<T> value_bias;           // [D]
+  PackedWeight<T> out_weight;     // [D, D]
   Vector<T> out_bias;       // [D]
 
  private:

@@ -26,6 +26,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/packed_weight.hpp"
 #include "tokenmix/layers/softmax.hpp"
 
 namespace tokenmix {
@@ -35,8 +36,8 @@ namespace detail {
 // PyTorch's default nn.Linear init: weight and bias U(+-1/sqrt(in)) (shared with
 // SynthesizerDense).
 template <class T>
-void linear_default_init(Random& rng, Matrix<T>& weight, Vector<T>& bias) {
-  rng.fill_linear_default(weight);
+void linear_default_init(Random& rng, PackedWeight<T>& weight, Vector<T>& bias) {
+  weight.update([&](Matrix<T>& w) { rng.fill_linear_default(w); });
   const double bound = weight.cols() > 0 ? 1.0 / std::sqrt(static_cast<double>(weight.cols())) : 0;
   for (Index i = 0; i < bias.size(); ++i) bias[i] = static_cast<T>(rng.uniform(-bound, bound));
 }
@@ -69,9 +70,9 @@ class SynthesizerRandom {
     } else {
       attention_weights = Matrix<T>::Zero(h * n, n);
     }
-    value_weight = Matrix<T>::Zero(d, d);
+    value_weight.reset(d, d);
     value_bias = Vector<T>::Zero(d);
-    out_weight = Matrix<T>::Zero(d, d);
+    out_weight.reset(d, d);
     out_bias = Vector<T>::Zero(d);
   }
 
@@ -91,9 +92,9 @@ class SynthesizerRandom {
     } else {
       loader.matrix_as(prefix + "attention_weights", attention_weights, h * n, n, {h, n, n});
     }
-    loader.matrix(prefix + "value.weight", value_weight, d, d);
+    value_weight.load(loader, prefix + "value.weight");
     loader.vector(prefix + "value.bias", value_bias, d);
-    loader.matrix(prefix + "out.weight", out_weight, d, d);
+    out_weight.load(loader, prefix + "out.weight");
     loader.vector(prefix + "out.bias", out_bias, d);
   }
   void save(StateDict& dict, const std::string& prefix = "") const {
@@ -105,9 +106,9 @@ class SynthesizerRandom {
       dict.insert(prefix + "attention_weights",
                   Tensor::from_values<T>({h, n, n}, attention_weights.data()));
     }
-    dict.insert(prefix + "value.weight", value_weight);
+    dict.insert(prefix + "value.weight", value_weight.value());
     dict.insert(prefix + "value.bias", value_bias);
-    dict.insert(prefix + "out.weight", out_weight);
+    dict.insert(prefix + "out.weight", out_weight.value());
     dict.insert(prefix + "out.bias", out_bias);
   }
 
@@ -157,16 +158,14 @@ class SynthesizerRandom {
 
     Epilogue<T> vb;
     vb.col_bias = value_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), x.data(), x.outerStride(), value_weight.data(),
-            d, T(0), v, d, vb);
+    value_weight.multiply(rows, x.data(), x.outerStride(), T(0), v, d, vb);
     for (Index b = 0; b < batch; ++b)
       for (Index k = 0; k < h; ++k)
         gemm<T>(Trans::N, Trans::N, n, hd, n, T(1), probs + k * n * n, n, v + b * n * d + k * hd,
                 d, T(0), o + b * n * d + k * hd, d);
     Epilogue<T> ob;
     ob.col_bias = out_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, d, d, T(1), o, d, out_weight.data(), d, T(0), y.data(),
-            y.outerStride(), ob);
+    out_weight.multiply(rows, o, d, T(0), y.data(), y.outerStride(), ob);
   }
 
   Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
@@ -179,9 +178,9 @@ class SynthesizerRandom {
   Matrix<T> attention_weights;
   // [h, N, k] each, stored as (h*N) x k (factorised form only)
   Matrix<T> r1, r2;
-  Matrix<T> value_weight;  // [D, D]
-  Vector<T> value_bias;    // [D]
-  Matrix<T> out_weight;    // [D, D]
+  PackedWeight<T> value_weight;  // [D, D]; W^T packed when set (packed_weight.hpp)
+  Vector<T> value_bias;          // [D]
+  PackedWeight<T> out_weight;    // [D, D]
   Vector<T> out_bias;      // [D]
 
  private:

@@ -22,6 +22,7 @@
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
 #include "tokenmix/layers/attention_kernel.hpp"
+#include "tokenmix/layers/packed_weight.hpp"
 
 namespace tokenmix {
 
@@ -40,8 +41,8 @@ class TinyAttention {
       detail::fail<ArgumentError>(
           "TinyAttention: expected channels, out_channels and attn_dim > 0, got ",
           config.channels, ", ", config.out_channels, ", ", config.attn_dim);
-    to_qkv_weight = Matrix<T>::Zero(3 * config.attn_dim, config.channels);
-    to_out_weight = Matrix<T>::Zero(config.out_channels, config.attn_dim);
+    to_qkv_weight.reset(3 * config.attn_dim, config.channels);
+    to_out_weight.reset(config.out_channels, config.attn_dim);
     to_out_bias = Vector<T>::Zero(config.out_channels);
   }
 
@@ -53,22 +54,21 @@ class TinyAttention {
     loader.finish("TinyAttention", prefix);
   }
   void load(StateDictLoader& loader, const std::string& prefix) {
-    const Index a = config_.attn_dim;
-    loader.matrix(prefix + "to_qkv.weight", to_qkv_weight, 3 * a, config_.channels);
-    loader.matrix(prefix + "to_out.weight", to_out_weight, config_.out_channels, a);
+    to_qkv_weight.load(loader, prefix + "to_qkv.weight");
+    to_out_weight.load(loader, prefix + "to_out.weight");
     loader.vector(prefix + "to_out.bias", to_out_bias, config_.out_channels);
   }
   void save(StateDict& dict, const std::string& prefix = "") const {
-    dict.insert(prefix + "to_qkv.weight", to_qkv_weight);
-    dict.insert(prefix + "to_out.weight", to_out_weight);
+    dict.insert(prefix + "to_qkv.weight", to_qkv_weight.value());
+    dict.insert(prefix + "to_out.weight", to_out_weight.value());
     dict.insert(prefix + "to_out.bias", to_out_bias);
   }
 
   // PyTorch's default nn.Linear init for both projections (lucidrains does not override it).
   void init_random(std::uint64_t seed) {
     Random rng(seed);
-    rng.fill_linear_default(to_qkv_weight);
-    rng.fill_linear_default(to_out_weight);
+    to_qkv_weight.update([&](Matrix<T>& w) { rng.fill_linear_default(w); });
+    to_out_weight.update([&](Matrix<T>& w) { rng.fill_linear_default(w); });
     const double bound = 1.0 / std::sqrt(static_cast<double>(config_.attn_dim));
     for (Index i = 0; i < to_out_bias.size(); ++i)
       to_out_bias[i] = static_cast<T>(rng.uniform(-bound, bound));
@@ -88,8 +88,8 @@ class TinyAttention {
     return y;
   }
 
-  Matrix<T> to_qkv_weight;  // [3a, D]
-  Matrix<T> to_out_weight;  // [out, a]
+  PackedWeight<T> to_qkv_weight;  // [3a, D]; W^T packed when set (packed_weight.hpp)
+  PackedWeight<T> to_out_weight;  // [out, a]
   Vector<T> to_out_bias;    // [out]
 
  private:
@@ -100,30 +100,24 @@ class TinyAttention {
     const Index batch = detail::batch_count("TinyAttention", x.rows(), seq_len);
     const Index rows = x.rows();
 
-    // Q and V as rows, K transposed per sequence (see attention_kernel.hpp).
+    // Q | K | V from one GEMM against the packed to_qkv weight, then K transposed per
+    // sequence (see attention_kernel.hpp).
     ScratchFrame frame;
-    T* q = frame.take<T>(static_cast<std::size_t>(rows * a));
+    T* qkv = frame.take<T>(static_cast<std::size_t>(rows * 3 * a));
     T* kt = frame.take<T>(static_cast<std::size_t>(rows * a));
-    T* v = frame.take<T>(static_cast<std::size_t>(rows * a));
     T* o = frame.take<T>(static_cast<std::size_t>(rows * a));
-    const T* w = to_qkv_weight.data();
-    gemm<T>(Trans::N, Trans::T, rows, a, d, T(1), x.data(), x.outerStride(), w, d, T(0), q, a);
-    gemm<T>(Trans::N, Trans::T, rows, a, d, T(1), x.data(), x.outerStride(), w + 2 * a * d, d,
-            T(0), v, a);
-    for (Index b = 0; b < batch; ++b)
-      gemm<T>(Trans::N, Trans::T, a, seq_len, d, T(1), w + a * d, d,
-              x.data() + b * seq_len * x.outerStride(), x.outerStride(), T(0),
-              kt + b * seq_len * a, seq_len);
+    to_qkv_weight.multiply(rows, x.data(), x.outerStride(), T(0), qkv, 3 * a);
+    detail::transpose_keys(batch, seq_len, a, qkv + a, 3 * a, kt);
 
     const T scale = T(1) / std::sqrt(static_cast<T>(a));
     detail::attention_heads<T>(batch, seq_len, [&](Index b) {
       detail::AttentionHead<T> head;
       head.n_q = head.n_k = seq_len;
       head.dim_qk = head.dim_v = a;
-      head.q = q + b * seq_len * a;
+      head.q = qkv + b * seq_len * 3 * a;
       head.kt = kt + b * seq_len * a;
-      head.v = v + b * seq_len * a;
-      head.ldq = head.ldv = a;
+      head.v = qkv + b * seq_len * 3 * a + 2 * a;
+      head.ldq = head.ldv = 3 * a;
       head.ldkt = seq_len;
       head.o = o + b * seq_len * a;
       head.ldo = a;
@@ -134,8 +128,8 @@ class TinyAttention {
 
     Epilogue<T> bias;
     bias.col_bias = to_out_bias.data();
-    gemm<T>(Trans::N, Trans::T, rows, out, a, T(1), o, a, to_out_weight.data(), a,
-            accumulate ? T(1) : T(0), y.data(), y.outerStride(), bias);
+    to_out_weight.multiply(rows, o, a, accumulate ? T(1) : T(0), y.data(), y.outerStride(),
+                           bias);
   }
 
   Config config_;

@@ -306,8 +306,7 @@ class FNet {
   }
 
   static void init_linear(Linear<T>& l, Random& rng) {
-    rng.fill_normal(l.weight, 0.0, 0.02);
-    l.bias.setZero();
+    l.init_normal(rng, 0.02);
   }
 
   void load_mlm_head(StateDictLoader& loader, const StateDict& dict) {

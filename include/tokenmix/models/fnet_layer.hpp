@@ -20,6 +20,7 @@
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/sequence_block.hpp"
 #include "tokenmix/layers/activation.hpp"
 #include "tokenmix/layers/feed_forward.hpp"
 #include "tokenmix/layers/layer_norm.hpp"
@@ -27,8 +28,16 @@
 namespace tokenmix {
 
 template <class T>
-class FNetLayer {
+class FNetLayer : public SequenceBlock<FNetLayer<T>, T> {
+  using Base = SequenceBlock<FNetLayer<T>, T>;
+
  public:
+  static constexpr const char* layer_name = "FNetLayer";
+  // load(dict, prefix), init_random(seed) and the Eigen-view forwards (sequence_block.hpp).
+  using Base::forward;
+  using Base::init_random;
+  using Base::load;
+
   struct Config {
     Index hidden_size = 768;
     Index intermediate_size = 3072;
@@ -44,12 +53,8 @@ class FNetLayer {
         output_norm({config.hidden_size, config.layer_norm_eps}) {}
 
   const Config& config() const { return config_; }
+  Index channels() const { return config_.hidden_size; }
 
-  void load(const StateDict& dict, const std::string& prefix = "") {
-    StateDictLoader loader(dict);
-    load(loader, prefix);
-    loader.finish("FNetLayer", prefix);
-  }
   void load(StateDictLoader& loader, const std::string& prefix) {
     fourier_norm.load(loader, prefix + "fourier.output.LayerNorm.");
     ffn.fc1.load(loader, prefix + "intermediate.dense.");
@@ -67,25 +72,8 @@ class FNetLayer {
   void init_random(Random& rng) {
     fourier_norm.reset();
     output_norm.reset();
-    rng.fill_normal(ffn.fc1.weight, 0.0, 0.02);
-    ffn.fc1.bias.setZero();
-    rng.fill_normal(ffn.fc2.weight, 0.0, 0.02);
-    ffn.fc2.bias.setZero();
-  }
-  void init_random(std::uint64_t seed) {
-    Random rng(seed);
-    init_random(rng);
-  }
-
-  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
-    detail::expect_cols("FNetLayer", "input", config_.hidden_size, x.cols());
-    detail::expect_shape("FNetLayer", "output", x.rows(), x.cols(), y.rows(), y.cols());
-    forward(x.rows(), seq_len, x.data(), x.outerStride(), y.data(), y.outerStride());
-  }
-  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
-    Matrix<T> y(x.rows(), x.cols());
-    forward(x, seq_len, y);
-    return y;
+    ffn.fc1.init_normal(rng, 0.02);
+    ffn.fc2.init_normal(rng, 0.02);
   }
 
   void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {

@@ -26,6 +26,7 @@
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/sequence_block.hpp"
 #include "tokenmix/layers/attention_kernel.hpp"
 #include "tokenmix/layers/feed_forward.hpp"
 #include "tokenmix/layers/layer_norm.hpp"
@@ -34,8 +35,16 @@
 namespace tokenmix {
 
 template <class T>
-class TransformerBlock {
+class TransformerBlock : public SequenceBlock<TransformerBlock<T>, T> {
+  using Base = SequenceBlock<TransformerBlock<T>, T>;
+
  public:
+  static constexpr const char* layer_name = "TransformerBlock";
+  // load(dict, prefix), init_random(seed) and the Eigen-view forwards (sequence_block.hpp).
+  using Base::forward;
+  using Base::init_random;
+  using Base::load;
+
   struct Config {
     Index channels = 0;      // D
     Index heads = 8;         // must divide D
@@ -57,18 +66,13 @@ class TransformerBlock {
   const Config& config() const { return config_; }
   Index channels() const { return config_.channels; }
 
-  void load(const StateDict& dict, const std::string& prefix = "") {
-    StateDictLoader loader(dict);
-    load(loader, prefix);
-    loader.finish("TransformerBlock", prefix);
-  }
   void load(StateDictLoader& loader, const std::string& prefix) {
     const Index d = config_.channels;
     norm1.load(loader, prefix + "norm1.");
     if (loader.contains(prefix + "attn.qkv.weight")) {
-      loader.matrix(prefix + "attn.qkv.weight", attn.in_proj_weight, 3 * d, d);
+      attn.in_proj_weight.load(loader, prefix + "attn.qkv.weight");
       loader.vector(prefix + "attn.qkv.bias", attn.in_proj_bias, 3 * d);
-      loader.matrix(prefix + "attn.proj.weight", attn.out_proj_weight, d, d);
+      attn.out_proj_weight.load(loader, prefix + "attn.proj.weight");
       loader.vector(prefix + "attn.proj.bias", attn.out_proj_bias, d);
     } else {
       attn.load(loader, prefix + "attn.");
@@ -79,9 +83,9 @@ class TransformerBlock {
   void save(StateDict& dict, const std::string& prefix = "") const {
     norm1.save(dict, prefix + "norm1.");
     if (config_.timm_names) {
-      dict.insert(prefix + "attn.qkv.weight", attn.in_proj_weight);
+      dict.insert(prefix + "attn.qkv.weight", attn.in_proj_weight.value());
       dict.insert(prefix + "attn.qkv.bias", attn.in_proj_bias);
-      dict.insert(prefix + "attn.proj.weight", attn.out_proj_weight);
+      dict.insert(prefix + "attn.proj.weight", attn.out_proj_weight.value());
       dict.insert(prefix + "attn.proj.bias", attn.out_proj_bias);
     } else {
       attn.save(dict, prefix + "attn.");
@@ -98,21 +102,6 @@ class TransformerBlock {
     attn.init_random(rng.next_u64());
     mlp.init_timm(rng);
   }
-  void init_random(std::uint64_t seed) {
-    Random rng(seed);
-    init_random(rng);
-  }
-
-  void forward(const ConstMatrixRef<T>& x, Index seq_len, MatrixRef<T> y) const {
-    detail::expect_cols("TransformerBlock", "input", config_.channels, x.cols());
-    detail::expect_shape("TransformerBlock", "output", x.rows(), x.cols(), y.rows(), y.cols());
-    forward(x.rows(), seq_len, x.data(), x.outerStride(), y.data(), y.outerStride());
-  }
-  Matrix<T> forward(const ConstMatrixRef<T>& x, Index seq_len) const {
-    Matrix<T> y(x.rows(), x.cols());
-    forward(x, seq_len, y);
-    return y;
-  }
 
   void forward(Index rows, Index seq_len, const T* x, Index ldx, T* y, Index ldy) const {
     detail::batch_count("TransformerBlock", rows, seq_len);
@@ -120,17 +109,10 @@ class TransformerBlock {
     const Index d = config_.channels;
     ScratchFrame frame;
     T* xn = frame.take<T>(static_cast<std::size_t>(rows * d));
-    T* o = frame.take<T>(static_cast<std::size_t>(rows * d));
     norm1.forward(rows, x, ldx, xn, d);
-    attn.forward(ConstMatrixMap<T>(xn, rows, d, Eigen::OuterStride<>(d)), seq_len,
-                 MatrixMap<T>(o, rows, d, Eigen::OuterStride<>(d)));
-    // The residual stream; y may be x itself, so add row by row in place.
-    for (Index r = 0; r < rows; ++r) {
-      const T* xr = x + r * ldx;
-      const T* orow = o + r * d;
-      T* yr = y + r * ldy;
-      for (Index c = 0; c < d; ++c) yr[c] = xr[c] + orow[c];
-    }
+    // y = x + attn(LN1(x)): the residual add is out_proj's epilogue (y may be x itself).
+    attn.forward_residual(ConstMatrixMap<T>(xn, rows, d, Eigen::OuterStride<>(d)), seq_len, x,
+                          ldx, MatrixMap<T>(y, rows, d, Eigen::OuterStride<>(ldy)));
     norm2.forward(rows, y, ldy, xn, d);
     mlp.forward(rows, xn, d, y, ldy, y, ldy);
   }
