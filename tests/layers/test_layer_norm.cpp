@@ -123,3 +123,44 @@ TEST_CASE("LayerNorm fp32 kernels agree across ISAs", "[layers][layer_norm]") {
     }
   }
 }
+
+TEMPLATE_TEST_CASE("LayerNorm is scale-invariant up to the overflow range", "[layers][layer_norm]",
+                   float, double) {
+  using T = TestType;
+  // Rows whose squared spread overflows T (1e30 in float, 1e300 in double) must normalise
+  // like the unscaled row instead of collapsing to the bias; NaN and Inf still propagate.
+  const T big = std::is_same<T, float>::value ? T(1e30) : T(1e300);
+  for (Index d : {Index(5), Index(16), Index(77)}) {
+    LayerNorm<T> norm({d, 1e-5});
+    norm.init_random(static_cast<std::uint64_t>(d) + 1);
+    Matrix<T> x(3, d);
+    Random rng(6);
+    rng.fill_uniform(x, -1.0, 1.0);
+    Matrix<T> ref;
+    {
+      ScopedIsa scalar(Isa::scalar);
+      ref = norm.forward(x);
+    }
+    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+      if (!isa_supported(isa)) continue;
+      ScopedIsa use(isa);
+      for (T scale : {big, -big, std::numeric_limits<T>::max() / T(2)}) {
+        INFO(isa_name(isa) << " d = " << d << " scale " << scale);
+        const Matrix<T> y = norm.forward(Matrix<T>(x * scale));
+        const T sign = scale > 0 ? T(1) : T(-1);
+        for (Index i = 0; i < y.rows(); ++i)
+          for (Index j = 0; j < d; ++j) {
+            const T want = (ref(i, j) - norm.bias[j]) * sign + norm.bias[j];
+            CHECK(y(i, j) == Approx(want).epsilon(1e-4).margin(1e-4));
+          }
+      }
+      Matrix<T> poisoned = x * big;
+      poisoned(0, d / 2) = std::numeric_limits<T>::quiet_NaN();
+      poisoned(1, 0) = std::numeric_limits<T>::infinity();
+      const Matrix<T> y = norm.forward(poisoned);
+      CHECK(y.row(0).array().isNaN().all());
+      CHECK_FALSE(y.row(1).array().isFinite().all());
+      CHECK(y.row(2).array().isFinite().all());
+    }
+  }
+}

@@ -5,8 +5,10 @@
 // catastrophically for inputs of magnitude 1e4 with small spread; see layer_norm_row for the
 // shift that keeps fp32 exact enough there too.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -30,6 +32,10 @@ namespace detail {
 // in every output; x - x0 is exact (Sterbenz) and small, so its mean `delta` and the
 // centred values (x - x0) - delta keep full precision. mean = x0 + delta is never formed.
 template <class T>
+inline void layer_norm_row_rescaled(const T* x, T* y, Index d, const T* gamma, const T* beta,
+                                    T eps);
+
+template <class T>
 inline void layer_norm_row(const T* x, T* y, Index d, const T* gamma, const T* beta, T eps) {
   using Row = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
   using RowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
@@ -37,8 +43,37 @@ inline void layer_norm_row(const T* x, T* y, Index d, const T* gamma, const T* b
   const T x0 = x[0];
   const T delta = (xr - x0).sum() / T(d);
   const T var = ((xr - x0) - delta).square().sum() / T(d);
+  if (!std::isfinite(var)) return layer_norm_row_rescaled(x, y, d, gamma, beta, eps);
   const T rstd = T(1) / std::sqrt(var + eps);
   RowOut(y, d) = ((xr - x0) - delta) * rstd * Row(gamma, d) + Row(beta, d);
+}
+
+// A row of finite values whose spread squared overflows (|x| ~ 1e19 in float, 1e154 in
+// double) would get rstd = 0 and come out as the bias. LayerNorm is scale-invariant, so the
+// row is redone scaled by a power of two (exact) that brings its largest magnitude near 1;
+// eps scales by the square and is negligible there. Rows holding NaN or Inf keep the plain
+// arithmetic, which propagates them. Rare, so kept out of the fast loops.
+template <class T>
+inline void layer_norm_row_rescaled(const T* x, T* y, Index d, const T* gamma, const T* beta,
+                                    T eps) {
+  T max_abs = 0;
+  for (Index j = 0; j < d; ++j) {
+    if (!std::isfinite(x[j])) max_abs = std::numeric_limits<T>::infinity();
+    max_abs = std::max(max_abs, std::abs(x[j]));
+  }
+  const bool finite = std::isfinite(max_abs) && max_abs > 0;
+  const int shift = finite ? -std::ilogb(max_abs) : 0;
+  T x0 = std::ldexp(x[0], shift), delta = 0, var = 0;
+  for (Index j = 0; j < d; ++j) delta += std::ldexp(x[j], shift) - x0;
+  delta /= T(d);
+  for (Index j = 0; j < d; ++j) {
+    const T c = (std::ldexp(x[j], shift) - x0) - delta;
+    var += c * c;
+  }
+  var /= T(d);
+  const T rstd = T(1) / std::sqrt(var + (finite ? std::ldexp(eps, 2 * shift) : eps));
+  for (Index j = 0; j < d; ++j)
+    y[j] = ((std::ldexp(x[j], shift) - x0) - delta) * rstd * gamma[j] + beta[j];
 }
 
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
@@ -92,6 +127,10 @@ TOKENMIX_TARGET_AVX512 inline void layer_norm_rows_avx512(Index rows, const floa
     }
     const float var = detail::reduce_add(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3))) /
                       static_cast<float>(d);
+    if (!std::isfinite(var)) {
+      layer_norm_row_rescaled(xr, yr, d, gamma, beta, eps);
+      continue;
+    }
     const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(var + eps));
     for (j = 0; j < full; j += 16) {
       const __m512 c = _mm512_sub_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + j), x0), dv);
