@@ -33,6 +33,7 @@
 #include "tokenmix/layers/layer_norm.hpp"
 #include "tokenmix/layers/layer_scale.hpp"
 #include "tokenmix/layers/linear.hpp"
+#include "tokenmix/layers/packed_weight.hpp"
 #include "tokenmix/layers/patch_embed.hpp"
 #include "tokenmix/layers/softmax.hpp"
 // layers: token mixers and the blocks built from them
@@ -43,6 +44,7 @@
 #include "tokenmix/layers/mlp_mixer_block.hpp"
 #include "tokenmix/layers/resmlp_block.hpp"
 #include "tokenmix/layers/self_attention.hpp"
+#include "tokenmix/layers/sequence_block.hpp"
 #include "tokenmix/layers/spatial_gating_unit.hpp"
 #include "tokenmix/layers/synthesizer_dense.hpp"
 #include "tokenmix/layers/synthesizer_random.hpp"
