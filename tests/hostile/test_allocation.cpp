@@ -109,10 +109,10 @@ TEST_CASE("allocation: steady-state forward of every layer and model allocates n
         hostile::Mat y(s.out_rows(3, s.n), s.d_out);
         s.forward(in, y);  // first call: arenas and plans grow
         s.forward(in, y);  // the arena folds into one block after growth
-        // Pool workers keep their own thread-local arenas, warm only once a worker has run a
-        // share: with 3 small sequences the calling thread can take every item before a
-        // worker wakes, so a later call could be some worker's first. Calls with many
-        // sequences give every worker a share first (see README.md, "Allocation").
+        // Pool workers keep their own thread-local arenas, which grow (through aligned_alloc,
+        // never operator new: see the arena test below) on a worker's first share. With 3
+        // small sequences the calling thread can take every item before a worker wakes, so
+        // calls with many sequences give every worker its share first.
         const hostile::Input wide = hostile::make_input(s, 32, s.n, 22);
         hostile::Mat y_wide(s.out_rows(32, s.n), s.d_out);
         for (int i = 0; i < 4; ++i) s.forward(wide, y_wide);
@@ -129,4 +129,32 @@ TEST_CASE("allocation: steady-state forward of every layer and model allocates n
       }
     }
   }
+}
+
+TEST_CASE("allocation: a thread's scratch arena never calls operator new", "[hostile]") {
+  // A pool worker may receive its first share of work long after warm-up; its arena's first
+  // blocks must then not go through operator new (its block table once was a std::vector,
+  // whose first push_back allocated 16 bytes in a steady-state forward).
+  hostile::AllocationStats stats;
+  std::size_t capacity = 0;
+  std::thread fresh([&] {
+    hostile::start_counting();
+    {
+      tokenmix::ScratchFrame outer;
+      float* a = outer.take<float>(100);
+      {
+        tokenmix::ScratchFrame inner;
+        for (std::size_t count : {std::size_t(1) << 15, std::size_t(1) << 18, std::size_t(1) << 21})
+          inner.take<double>(count);  // several blocks inside one frame
+      }
+      a[0] = 1.0f;
+    }
+    tokenmix::ScratchFrame again;  // after the fold into one block
+    again.take<char>(std::size_t(1) << 22);
+    stats = hostile::stop_counting();
+    capacity = tokenmix::detail::thread_scratch_arena().capacity();
+  });
+  fresh.join();
+  CHECK(stats.calls == 0);
+  CHECK(capacity >= (std::size_t(1) << 24));
 }

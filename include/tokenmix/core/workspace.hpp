@@ -6,11 +6,11 @@
 // into one, so from the second call with the same shapes on, forward allocates nothing.
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
 #include <new>
-#include <vector>
 
 namespace tokenmix {
 namespace detail {
@@ -29,15 +29,16 @@ class ScratchArena {
  public:
   void* take(std::size_t bytes) {
     bytes = round_up(std::max<std::size_t>(bytes, 1), scratch_alignment);
-    if (blocks_.empty() || used_ + bytes > blocks_.back().size) {
+    if (count_ == 0 || used_ + bytes > blocks_[count_ - 1].size) {
       // Keep earlier blocks alive: pointers handed out in open frames must stay valid.
-      const std::size_t size = std::max(bytes, blocks_.empty() ? std::size_t{1} << 16
-                                                               : blocks_.back().size * 2);
-      blocks_.push_back(Block{allocate(size), size});
+      const std::size_t size = std::max(bytes, count_ == 0 ? std::size_t{1} << 16
+                                                           : blocks_[count_ - 1].size * 2);
+      if (count_ == max_blocks) throw std::bad_alloc();  // sizes double: 2^16 * 2^47 bytes
+      blocks_[count_++] = Block{allocate(size), size};
       retired_ += used_;
       used_ = 0;
     }
-    void* p = blocks_.back().memory.get() + used_;
+    void* p = blocks_[count_ - 1].memory.get() + used_;
     used_ += bytes;
     high_water_ = std::max(high_water_, retired_ + used_);
     return p;
@@ -48,34 +49,35 @@ class ScratchArena {
   };
   Mark mark() {
     ++depth_;
-    return {blocks_.size(), used_, retired_};
+    return {count_, used_, retired_};
   }
 
   void release(const Mark& m) {
     if (--depth_ == 0) {
       // Outermost frame closed: fold several blocks into one big enough for the peak.
-      if (blocks_.size() > 1) {
-        blocks_.clear();
-        blocks_.push_back(Block{allocate(high_water_), high_water_});
+      if (count_ > 1) {
+        for (std::size_t i = 0; i < count_; ++i) blocks_[i] = Block{};
+        count_ = 0;
+        blocks_[count_++] = Block{allocate(high_water_), high_water_};
       }
       used_ = 0;
       retired_ = 0;
       return;
     }
     // Blocks added inside the frame are kept until the outermost frame merges them.
-    if (blocks_.size() == m.blocks) used_ = m.used;
+    if (count_ == m.blocks) used_ = m.used;
   }
 
   std::size_t capacity() const {
     std::size_t total = 0;
-    for (const auto& b : blocks_) total += b.size;
+    for (std::size_t i = 0; i < count_; ++i) total += blocks_[i].size;
     return total;
   }
 
  private:
   struct Block {
     std::unique_ptr<unsigned char[], AlignedFree> memory;
-    std::size_t size;
+    std::size_t size = 0;
   };
   static std::unique_ptr<unsigned char[], AlignedFree> allocate(std::size_t size) {
     void* p = std::aligned_alloc(scratch_alignment, round_up(size, scratch_alignment));
@@ -83,7 +85,11 @@ class ScratchArena {
     return std::unique_ptr<unsigned char[], AlignedFree>(static_cast<unsigned char*>(p));
   }
 
-  std::vector<Block> blocks_;
+  // A fixed table, not a vector: the arena must never call operator new, or a pool worker
+  // that first receives work after warm-up would allocate in a steady-state forward.
+  static constexpr std::size_t max_blocks = 48;
+  std::array<Block, max_blocks> blocks_{};
+  std::size_t count_ = 0;
   std::size_t used_ = 0;
   std::size_t retired_ = 0;  // bytes in full blocks below the current one
   std::size_t high_water_ = 0;
