@@ -54,12 +54,6 @@ Input poisoned(const Subject& s, Input in, Index b, Index p, float value) {
   return in;
 }
 
-// Open bug (see README.md here): causal layers multiply masked positions by 0, and 0 x NaN is
-// NaN. Those subjects run in the [!mayfail] twin below until the layers are fixed.
-bool causal_leak_open(const Subject& s) {
-  return s.causal && s.name.rfind("Softmax", 0) != 0;
-}
-
 std::vector<unsigned char> slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::vector<unsigned char>(std::istreambuf_iterator<char>(f), {});
@@ -272,17 +266,7 @@ void check_causal_rows(const Subject& s) {
 
 TEST_CASE("hostile: causal subjects keep NaN and Inf out of earlier positions", "[hostile]") {
   for (const Subject& s : subjects())
-    if (s.causal && s.kind == Kind::tokens && !causal_leak_open(s)) DYNAMIC_SECTION(s.name) {
-        check_causal_rows(s);
-      }
-}
-
-TEST_CASE("hostile: causal subjects keep NaN and Inf out of earlier positions (open bugs)",
-          "[hostile][!mayfail]") {
-  for (const Subject& s : subjects())
-    if (s.kind == Kind::tokens && causal_leak_open(s)) DYNAMIC_SECTION(s.name) {
-        check_causal_rows(s);
-      }
+    if (s.causal && s.kind == Kind::tokens) DYNAMIC_SECTION(s.name) { check_causal_rows(s); }
 }
 
 // Every parameter tensor in turn filled with NaN: no crash, and NaN reaches the output (n = N,

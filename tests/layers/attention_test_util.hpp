@@ -6,9 +6,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <string>
 #include <thread>
 
+#include "tokenmix/core/random.hpp"
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/io/safetensors.hpp"
 #include "tokenmix/layers/softmax.hpp"
@@ -97,6 +100,25 @@ auto on_two_threads(F f) {
   t1.join();
   t2.join();
   return std::make_pair(a, b);
+}
+
+// Causality under NaN / Inf: token p of the second of two n-token sequences is set to NaN,
+// then +Inf; the rows of that sequence before p must stay bit-identical to the clean run
+// (and the first sequence entirely). forward(x) returns the layer's output for x.
+template <class T, class F>
+void check_causal_under_nan(F forward, Index n, Index d, std::initializer_list<Index> positions) {
+  Matrix<T> x(2 * n, d);
+  tokenmix::Random(17).fill_normal(x, 0, 1);
+  const Matrix<T> clean = forward(x);
+  for (Index p : positions)
+    for (T bad : {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity()}) {
+      INFO("token " << p << " of " << n << " set to " << bad);
+      Matrix<T> poisoned = x;
+      poisoned.row(n + p).setConstant(bad);
+      const Matrix<T> y = forward(poisoned);
+      CHECK(y.topRows(n + p) == clean.topRows(n + p));
+      CHECK(!y.row(n + p).array().isFinite().all());
+    }
 }
 
 }  // namespace attention_test

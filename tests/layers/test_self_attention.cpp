@@ -174,3 +174,14 @@ TEST_CASE("SelfAttention: scratch memory is O(n d), never an n x n score matrix"
   CHECK(capacity < one_score_matrix / 8);
   CHECK(y.array().isFinite().all());
 }
+
+TEMPLATE_TEST_CASE("SelfAttention: causal rows never see a later NaN or Inf, across tiles",
+                   "[layers][self_attention]", float, double) {
+  using T = TestType;
+  SelfAttention<T> layer({32, 4, true});
+  layer.init_random(5);
+  // 300 tokens cross the 56-row query blocks and the 256-key tiles.
+  attention_test::check_causal_under_nan<T>(
+      [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 300)); }, 300, 32,
+      {1, 55, 56, 57, 200, 255, 256, 257, 298});
+}

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "layers/attention_test_util.hpp"
 #include "layers/mlp_layers_testing.hpp"
 
 using namespace tokenmix;
@@ -134,4 +135,16 @@ TEMPLATE_TEST_CASE("SpatialGatingUnit is finite at magnitude 1e4 and thread-safe
   const Matrix<TestType> y = sgu.forward(z, 96);
   CHECK(y.allFinite());
   check_concurrent_identical([&] { return Matrix<TestType>(sgu.forward(z, 96)); });
+}
+
+TEMPLATE_TEST_CASE("causal SpatialGatingUnit keeps a later NaN or Inf out of earlier rows",
+                   "[layers][spatial_gating]", float, double) {
+  using T = TestType;
+  SpatialGatingUnit<T> sgu({200, 8, true});
+  Random rng(6);
+  sgu.proj.weight.update([&](auto& w) { rng.fill_normal(w, 0.0, 0.1); });
+  rng.fill_normal(sgu.proj.bias, 0.0, 0.1);
+  attention_test::check_causal_under_nan<T>(
+      [&](const Matrix<T>& z) { return Matrix<T>(sgu.forward(z, 200)); }, 200, 8,
+      {1, 7, 8, 63, 64, 100, 199});
 }

@@ -123,3 +123,18 @@ TEMPLATE_TEST_CASE("SynthesizerRandom is thread-safe, alias-safe and allocation-
   layer.forward(x, 70, inplace);
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
+
+TEMPLATE_TEST_CASE("SynthesizerRandom: causal rows never see a later NaN or Inf",
+                   "[layers][synthesizer]", float, double) {
+  using T = TestType;
+  typename SynthesizerRandom<T>::Config c;
+  c.seq_len = 150;
+  c.channels = 16;
+  c.heads = 2;
+  c.causal = true;
+  SynthesizerRandom<T> layer(c);
+  layer.init_random(9);
+  attention_test::check_causal_under_nan<T>(
+      [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 150)); }, 150, 16,
+      {1, 64, 65, 120, 149});
+}

@@ -125,3 +125,18 @@ TEMPLATE_TEST_CASE("TinyAttention is thread-safe and allocation-free when warm",
   layer.forward(x, 140, out);
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
+
+TEMPLATE_TEST_CASE("TinyAttention: causal rows never see a later NaN or Inf",
+                   "[layers][tiny_attention]", float, double) {
+  using T = TestType;
+  typename TinyAttention<T>::Config c;
+  c.channels = 24;
+  c.out_channels = 16;
+  c.attn_dim = 8;
+  c.causal = true;
+  TinyAttention<T> layer(c);
+  layer.init_random(4);
+  attention_test::check_causal_under_nan<T>(
+      [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 280)); }, 280, 24,
+      {3, 56, 111, 256, 270});
+}

@@ -18,7 +18,10 @@
 // which differs only in rounding.
 //
 // Masks follow PyTorch: causal hides key j from query i when j > i (top-left aligned), and a
-// key-padding flag hides a key from every query. A query row that sees no key at all gets
+// key-padding flag hides a key from every query. Causal key blocks past a query block are
+// skipped, and in the diagonal block the hidden scores are overwritten (never read) with
+// -inf and P V runs over the staircase j <= i only, so no arithmetic of query i touches a
+// later token's K or V (a NaN there stays out of earlier rows). A query row that sees no key at all gets
 // NaN, as torch's softmax over an all -inf row does (see softmax.hpp); causal masks alone
 // never produce one.
 
@@ -33,6 +36,7 @@
 #include "tokenmix/core/thread_pool.hpp"
 #include "tokenmix/core/threads.hpp"
 #include "tokenmix/core/workspace.hpp"
+#include "tokenmix/layers/causal_product.hpp"
 #include "tokenmix/layers/softmax.hpp"
 
 namespace tokenmix {
@@ -266,7 +270,20 @@ void attention_head(const AttentionHead<T>& a) {
         }
         if (!first && rescale != T(1)) scale_row(o + i * a.ldo, a.dim_v, rescale);
       }
-      tile_product<T>(qb, a.dim_v, kb, T(1), s, KB, a.v + k0 * a.ldv, a.ldv, !first, o, a.ldo);
+      const T* vk = a.v + k0 * a.ldv;
+      if (!a.causal) {
+        tile_product<T>(qb, a.dim_v, kb, T(1), s, KB, vk, a.ldv, !first, o, a.ldo);
+      } else {
+        // Only j <= i enters P V: the hidden p are 0, but 0 x a NaN/Inf value of a later
+        // token is NaN, so the staircase skips them (and their rows of V) instead.
+        if (first)
+          for (Index i = 0; i < qb; ++i) std::fill(o + i * a.ldo, o + i * a.ldo + a.dim_v, T(0));
+        causal_product<T>(qb, a.dim_v, kb, first_query - k0, T(1), s, KB, vk, a.ldv, o, a.ldo,
+                          [&](Index rows, Index inner, const T* pb, const T* vb, T* ob) {
+                            tile_product<T>(rows, a.dim_v, inner, T(1), pb, KB, vb, a.ldv, true,
+                                            ob, a.ldo);
+                          });
+      }
       first = false;
     }
 

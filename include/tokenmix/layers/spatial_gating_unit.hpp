@@ -10,7 +10,8 @@
 // Length-tied: the layer is built for seq_len N and accepts any n <= N, using the leading
 // n x n block of W and the leading n bias entries. Causal: W[i, j] is ignored for j > i (as
 // lucidrains masks it at forward time; the stored weight is left as loaded). The causal
-// product skips the zero upper triangle block-wise, so it costs about half the full one.
+// product never reads the upper triangle (causal_product.hpp), so a NaN in a later token
+// stays out of earlier rows, and it costs about half the full one.
 
 #include <algorithm>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/causal_product.hpp"
 #include "tokenmix/layers/layer_norm.hpp"
 #include "tokenmix/layers/linear.hpp"
 
@@ -99,18 +101,6 @@ class SpatialGatingUnit {
                                ", got ", ld_gate_addend);
     ScratchFrame frame;
     T* vn = frame.take<T>(static_cast<std::size_t>(n * half));
-    // Causal: the lower-triangular diagonal blocks of W, masked once per call.
-    const Index block = causal_block(n);
-    T* diag = nullptr;
-    if (config_.causal) {
-      diag = frame.take<T>(static_cast<std::size_t>(n * block));
-      for (Index i0 = 0; i0 < n; i0 += block) {
-        const Index m = std::min(block, n - i0);
-        for (Index i = 0; i < m; ++i)
-          for (Index j = 0; j < m; ++j)
-            diag[(i0 + i) * block + j] = j <= i ? proj.weight(i0 + i, i0 + j) : T(0);
-      }
-    }
     const T* w = proj.weight.data();
     for (Index b = 0; b < batch; ++b) {
       const T* zb = z + b * n * ldz;
@@ -125,19 +115,15 @@ class SpatialGatingUnit {
       if (!config_.causal) {
         gemm<T>(Trans::N, Trans::N, n, half, n, T(1), w, full, vn, half, T(0), yb, ldy, e);
       } else {
-        for (Index i0 = 0; i0 < n; i0 += block) {
-          const Index m = std::min(block, n - i0);
-          Epilogue<T> eb = e;
-          eb.row_bias += i0;
-          if (eb.residual) eb.residual += i0 * ld_gate_addend;
-          // Diagonal block first: it carries the epilogue, so the k = i0 part below can
-          // accumulate with beta = 1 (and is skipped for the first block).
-          gemm<T>(Trans::N, Trans::N, m, half, m, T(1), diag + i0 * block, block,
-                  vn + i0 * half, half, T(0), yb + i0 * ldy, ldy, eb);
-          if (i0 > 0)
-            gemm<T>(Trans::N, Trans::N, m, half, i0, T(1), w + i0 * full, full, vn, half, T(1),
-                    yb + i0 * ldy, ldy);
+        // The gate starts as bias (+ addend) and the staircase accumulates onto it: W's
+        // upper triangle and the rows of V it would weight are never read (causal under NaN).
+        for (Index i = 0; i < n; ++i) {
+          T* gi = yb + i * ldy;
+          std::fill(gi, gi + half, proj.bias[i]);
+          if (gate_addend)
+            for (Index c = 0; c < half; ++c) gi[c] += e.residual[i * ld_gate_addend + c];
         }
+        detail::causal_gemm<T>(n, half, n, 0, T(1), w, full, vn, half, yb, ldy);
       }
       using Row = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
       using RowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
@@ -161,10 +147,6 @@ class SpatialGatingUnit {
       detail::fail<ShapeError>("SpatialGatingUnit: expected input with ", config_.seq_len,
                                " tokens or fewer, got ", n);
   }
-  // Rows per causal block: tall enough for an efficient GEMM, small enough that the skipped
-  // upper triangle is most of the saving.
-  static Index causal_block(Index n) { return std::max<Index>(1, std::min<Index>(n, 64)); }
-
   Config config_;
 
  public:

@@ -22,6 +22,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/causal_product.hpp"
 #include "tokenmix/layers/softmax.hpp"
 #include "tokenmix/layers/synthesizer_random.hpp"  // detail::linear_default_init
 
@@ -139,8 +140,8 @@ class SynthesizerDense {
     T* o = hidden;
     for (Index b = 0; b < batch; ++b)
       for (Index k = 0; k < h; ++k)
-        gemm<T>(Trans::N, Trans::N, n, hd, n, T(1), logits + b * n * width + k * n, width,
-                v + b * n * d + k * hd, d, T(0), o + b * n * d + k * hd, d);
+        detail::mix_tokens<T>(config_.causal, n, hd, logits + b * n * width + k * n, width,
+                              v + b * n * d + k * hd, d, o + b * n * d + k * hd, d);
     Epilogue<T> eo;
     eo.col_bias = out_bias.data();
     out_weight.multiply(rows, o, d, T(0), y.data(), y.outerStride(), eo);

@@ -26,6 +26,7 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/core/workspace.hpp"
 #include "tokenmix/io/state_dict.hpp"
+#include "tokenmix/layers/causal_product.hpp"
 #include "tokenmix/layers/packed_weight.hpp"
 #include "tokenmix/layers/softmax.hpp"
 
@@ -161,8 +162,8 @@ class SynthesizerRandom {
     value_weight.multiply(rows, x.data(), x.outerStride(), T(0), v, d, vb);
     for (Index b = 0; b < batch; ++b)
       for (Index k = 0; k < h; ++k)
-        gemm<T>(Trans::N, Trans::N, n, hd, n, T(1), probs + k * n * n, n, v + b * n * d + k * hd,
-                d, T(0), o + b * n * d + k * hd, d);
+        detail::mix_tokens<T>(config_.causal, n, hd, probs + k * n * n, n,
+                              v + b * n * d + k * hd, d, o + b * n * d + k * hd, d);
     Epilogue<T> ob;
     ob.col_bias = out_bias.data();
     out_weight.multiply(rows, o, d, T(0), y.data(), y.outerStride(), ob);
