@@ -5,8 +5,11 @@
 //
 // Reads binary (P6) or ASCII (P3) PPM images, and PNG when built with TOKENMIX_HAVE_PNG
 // (libpng). Preprocessing follows timm's eval transform: resize the shorter side to
-// img_size / 0.875 (bilinear), centre crop img_size, scale to [0, 1], normalise with the
-// model's mean / std (0.5 for Mixer, gMLP and ViT; ImageNet's for ResMLP). Prints the top-5
+// img_size / 0.875, centre crop img_size, scale to [0, 1], normalise with the model's
+// mean / std (0.5 for Mixer, gMLP and ViT; ImageNet's for ResMLP). The resize is bilinear
+// without antialiasing (torch's F.interpolate, which tests/reference/make_example_fixtures.py
+// uses as the reference); timm's default pipeline resizes PIL images with bicubic
+// antialiasing, so its probabilities differ slightly on downscaled photos. Prints the top-5
 // classes with their softmax probabilities, named from the label file (one per line) if
 // given.
 
@@ -133,32 +136,45 @@ Image read_image(const std::string& path) {
   return read_ppm(path);
 }
 
-// Bilinear sample with half-pixel centres (as torchvision's antialias-free resize).
-float sample(const Image& img, float y, float x, int c) {
-  y = std::clamp(y, 0.0f, static_cast<float>(img.height - 1));
-  x = std::clamp(x, 0.0f, static_cast<float>(img.width - 1));
-  const int y0 = static_cast<int>(y), x0 = static_cast<int>(x);
-  const int y1 = std::min(y0 + 1, img.height - 1), x1 = std::min(x0 + 1, img.width - 1);
-  const float fy = y - y0, fx = x - x0;
-  auto at = [&](int yy, int xx) { return img.rgb[(static_cast<std::size_t>(yy) * img.width + xx) * 3 + c]; };
-  return (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) +
-         fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
-}
-
+// timm's eval transform with bilinear interpolation and no antialiasing, exactly as
+// torchvision's Resize(int) + CenterCrop on a tensor (F.interpolate, align_corners=False):
+// the shorter side becomes floor(size / 0.875) and the longer one keeps the aspect ratio
+// (truncated to an integer), each source coordinate is (dst + 0.5) * in / out - 0.5 clamped
+// at 0, and the crop offsets are rounded half to even as Python's round() does. Result:
 // [3, size, size] planar, normalised.
 std::vector<float> preprocess(const Image& img, Index size, const float mean[3], const float stdv[3]) {
-  const float scale_size = std::floor(static_cast<float>(size) / 0.875f);
-  const float s = scale_size / static_cast<float>(std::min(img.width, img.height));
-  const float rw = img.width * s, rh = img.height * s;
-  const float top = (rh - static_cast<float>(size)) / 2, left = (rw - static_cast<float>(size)) / 2;
+  const long resized_short = static_cast<long>(std::floor(static_cast<double>(size) / 0.875));
+  const bool wide = img.width > img.height;
+  const long short_side = wide ? img.height : img.width, long_side = wide ? img.width : img.height;
+  const long resized_long = resized_short * long_side / short_side;
+  const long out_h = wide ? resized_short : resized_long, out_w = wide ? resized_long : resized_short;
+  const long top = static_cast<long>(std::nearbyint((out_h - size) / 2.0));
+  const long left = static_cast<long>(std::nearbyint((out_w - size) / 2.0));
+  const float scale_y = static_cast<float>(img.height) / static_cast<float>(out_h);
+  const float scale_x = static_cast<float>(img.width) / static_cast<float>(out_w);
+
+  struct Tap { int lo, hi; float frac; };
+  auto taps = [](long dst, float scale, int extent) {
+    const float src = std::max(0.0f, (static_cast<float>(dst) + 0.5f) * scale - 0.5f);
+    const int lo = std::min(static_cast<int>(src), extent - 1);
+    return Tap{lo, std::min(lo + 1, extent - 1), src - static_cast<float>(lo)};
+  };
+  auto at = [&](int y, int x, int c) {
+    return img.rgb[(static_cast<std::size_t>(y) * static_cast<std::size_t>(img.width) +
+                    static_cast<std::size_t>(x)) * 3 + static_cast<std::size_t>(c)];
+  };
   std::vector<float> out(static_cast<std::size_t>(3 * size * size));
-  for (int c = 0; c < 3; ++c)
-    for (Index i = 0; i < size; ++i)
-      for (Index j = 0; j < size; ++j) {
-        const float y = (top + static_cast<float>(i) + 0.5f) / s - 0.5f;
-        const float x = (left + static_cast<float>(j) + 0.5f) / s - 0.5f;
-        out[static_cast<std::size_t>((c * size + i) * size + j)] = (sample(img, y, x, c) - mean[c]) / stdv[c];
+  for (Index i = 0; i < size; ++i) {
+    const Tap ty = taps(top + i, scale_y, img.height);
+    for (Index j = 0; j < size; ++j) {
+      const Tap tx = taps(left + j, scale_x, img.width);
+      for (int c = 0; c < 3; ++c) {
+        const float v = (1 - ty.frac) * ((1 - tx.frac) * at(ty.lo, tx.lo, c) + tx.frac * at(ty.lo, tx.hi, c)) +
+                        ty.frac * ((1 - tx.frac) * at(ty.hi, tx.lo, c) + tx.frac * at(ty.hi, tx.hi, c));
+        out[static_cast<std::size_t>((c * size + i) * size + j)] = (v - mean[c]) / stdv[c];
       }
+    }
+  }
   return out;
 }
 
@@ -190,7 +206,6 @@ int main(int argc, char** argv) {
       family = p->family;
     } else if (auto f = parse_model_family(model_name)) {
       family = *f;
-      base = image_family_defaults(family);
     } else {
       std::cerr << "classify-image: unknown model '" << model_name << "'\n";
       return 2;
@@ -199,6 +214,7 @@ int main(int argc, char** argv) {
       std::cerr << "classify-image: expected an image model, got fnet\n";
       return 2;
     }
+    if (!find_model_preset(model_name)) base = image_family_defaults(family);
     const StateDict dict = read_safetensors(weights);
     MlpMixerConfig c = infer_mlp_mixer_config(dict, base);
     if (!config.empty()) apply_json(JsonConfig::read(config), c);

@@ -7,8 +7,9 @@ set -euo pipefail
 
 base=(cmake make g++ pkg-config libeigen3-dev nlohmann-json3-dev)
 case "${1:-test}" in
-  test)  packages=("${base[@]}" catch2) ;;
-  demo)  packages=("${base[@]}") ;;
+  # libpng-dev: PNG input of the classify-image example (tested end to end).
+  test)  packages=("${base[@]}" catch2 libpng-dev) ;;
+  demo)  packages=("${base[@]}" libpng-dev) ;;
   fuzz)  packages=("${base[@]}" clang libclang-rt-14-dev) ;;
   # gcc and clang for the x86 cells, the aarch64 cross compiler and qemu-user to run its tests.
   portability) packages=("${base[@]}" catch2 clang g++-aarch64-linux-gnu qemu-user) ;;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "model_test_util.hpp"
+#include "program_test_util.hpp"
 #include "tokenmix/io/npy.hpp"
 #include "tokenmix/io/safetensors.hpp"
 
@@ -23,46 +24,21 @@ using namespace tokenmix;
 
 namespace {
 
-std::string program() {
-  if (const char* env = std::getenv("TOKENMIX_RUN")) return env;
 #ifdef TOKENMIX_RUN_PATH
-  return TOKENMIX_RUN_PATH;
+constexpr const char* kConfiguredProgram = TOKENMIX_RUN_PATH;
 #else
-  const fs::path self = fs::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path() / "examples" / "tokenmix-run").string();
+constexpr const char* kConfiguredProgram = nullptr;
 #endif
-}
 
-struct Run {
-  int status;
-  std::string err;
-};
+using Run = tokenmix_test::ProgramRun;
+using tokenmix_test::shell_quote;
 
-fs::path scratch_dir() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("tokenmix_run_test_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
-}
-
-std::string quote(const std::string& s) { return "'" + s + "'"; }
-
+std::string quote(const std::string& s) { return shell_quote(s); }
+std::string path(const std::string& name) { return tokenmix_test::scratch_path(name); }
 Run run(const std::string& args) {
-  const std::string exe = program();
-  REQUIRE(fs::exists(exe));
-  const fs::path err = scratch_dir() / "stderr.txt";
-  const std::string cmd = quote(exe) + " " + args + " > /dev/null 2> " + quote(err.string());
-  const int raw = std::system(cmd.c_str());
-  REQUIRE(WIFEXITED(raw));
-  std::ifstream in(err);
-  std::stringstream text;
-  text << in.rdbuf();
-  return {WEXITSTATUS(raw), text.str()};
+  return tokenmix_test::run_program(
+      tokenmix_test::example_program("TOKENMIX_RUN", kConfiguredProgram, "tokenmix-run"), args);
 }
-
-std::string path(const std::string& name) { return (scratch_dir() / name).string(); }
 
 // Writes the fixture's weights (only) and its named io tensors as .npy files.
 tokenmix_test::ModelFixture stage(const std::string& fixture) {
