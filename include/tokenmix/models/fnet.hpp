@@ -335,16 +335,10 @@ class FNet {
       detail::fail<ShapeError>("FNet: expected sequences of 1..",
                                config_.max_position_embeddings, " tokens, got ", seq_len,
                                " (batch ", batch, ")");
-    for (Index r = 0; r < batch * seq_len; ++r) {
-      if (ids[r] < 0 || ids[r] >= config_.vocab_size)
-        detail::fail<ArgumentError>("FNet: expected token ids in [0, ", config_.vocab_size,
-                                    "), got ", ids[r], " at sequence ", r / seq_len,
-                                    ", position ", r % seq_len);
-      if (token_types && (token_types[r] < 0 || token_types[r] >= config_.type_vocab_size))
-        detail::fail<ArgumentError>("FNet: expected token type ids in [0, ",
-                                    config_.type_vocab_size, "), got ", token_types[r],
-                                    " at sequence ", r / seq_len, ", position ", r % seq_len);
-    }
+    detail::check_ids("FNet", "token ids", ids, batch, seq_len, config_.vocab_size);
+    if (token_types)
+      detail::check_ids("FNet", "token type ids", token_types, batch, seq_len,
+                        config_.type_vocab_size);
   }
 };
 

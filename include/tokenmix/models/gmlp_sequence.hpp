@@ -134,11 +134,7 @@ class GMLPSequence {
       detail::fail<ShapeError>("GMLPSequence: expected input with ", config_.seq_len,
                                " tokens or fewer, got ", n);
     const Index rows = batch * n, d = config_.dim;
-    for (Index r = 0; r < rows; ++r)
-      if (ids[r] < 0 || ids[r] >= config_.num_tokens)
-        detail::fail<ArgumentError>("GMLPSequence: expected token ids in [0, ",
-                                    config_.num_tokens, "), got ", ids[r], " at sequence ",
-                                    r / n, ", position ", r % n);
+    detail::check_ids("GMLPSequence", "token ids", ids, batch, n, config_.num_tokens);
     if (rows == 0) return;
     ScratchFrame frame;
     T* x = frame.take<T>(static_cast<std::size_t>(rows * d));

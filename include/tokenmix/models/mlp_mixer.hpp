@@ -140,6 +140,16 @@ inline Index count_indexed(const StateDict& dict, const std::string& prefix) {
   return count;
 }
 
+// Every id of a batch x seq_len row-major block must index a table of `limit` rows; the error
+// names the model, which ids (`what`), and where the first bad one sits.
+inline void check_ids(const char* model, const char* what, const std::int64_t* ids, Index batch,
+                      Index seq_len, Index limit) {
+  for (Index r = 0; r < batch * seq_len; ++r)
+    if (ids[r] < 0 || ids[r] >= limit)
+      fail<ArgumentError>(model, ": expected ", what, " in [0, ", limit, "), got ", ids[r],
+                          " at sequence ", r / seq_len, ", position ", r % seq_len);
+}
+
 [[noreturn]] inline void infer_fail(const StateDict& dict, const std::string& what) {
   fail<KeyError>("config inference: ", dict.describe(), ": expected ", what);
 }

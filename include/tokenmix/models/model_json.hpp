@@ -8,6 +8,7 @@
 // are ignored with one warning line. Needs nlohmann-json (through io/json_config.hpp).
 
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,28 @@ inline void json_double(const JsonConfig& cfg, const char* key, double& field) {
 inline void json_bool(const JsonConfig& cfg, const char* key, bool& field) {
   if (cfg.has(key) && !cfg.json().at(key).is_null()) field = cfg.get<bool>(key);
 }
+
+// timm reads some arguments through to_2tuple: a number x stands for (x, x); an array must
+// hold exactly two numbers.
+template <class V>
+struct NumberOrPair {
+  V first, second;
+  bool given_as_pair;
+};
+template <class V>
+std::optional<NumberOrPair<V>> json_number_or_pair(const JsonConfig& cfg, const char* key,
+                                                   const char* expected) {
+  if (!cfg.has(key) || cfg.json().at(key).is_null()) return std::nullopt;
+  const auto& v = cfg.json().at(key);
+  if (!v.is_array()) {
+    const V x = cfg.get<V>(key);
+    return NumberOrPair<V>{x, x, false};
+  }
+  const auto pair = cfg.get<std::vector<V>>(key);
+  if (pair.size() != 2)
+    fail<FormatError>(cfg.source(), ": field '", key, "': expected ", expected, ", got ", v.dump());
+  return NumberOrPair<V>{pair[0], pair[1], true};
+}
 }  // namespace detail
 
 // timm fields: img_size (int or [h, w] with h == w), in_chans, patch_size, num_blocks (or
@@ -37,36 +60,24 @@ inline void json_bool(const JsonConfig& cfg, const char* key, bool& field) {
 // pair [tokens, channels]), num_classes, num_heads, attn_dim, init_values, class_token,
 // global_pool ("avg" | "token"), norm_eps.
 inline void apply_json(const JsonConfig& cfg, MlpMixerConfig& c, std::ostream* warn = &std::cerr) {
-  if (cfg.has("img_size")) {
-    const auto& v = cfg.json().at("img_size");
-    if (v.is_array()) {
-      const auto hw = cfg.get<std::vector<Index>>("img_size");
-      if (hw.size() != 2 || hw[0] != hw[1])
-        detail::fail<FormatError>(cfg.source(), ": field 'img_size': expected an integer or a "
-                                  "square [h, w] pair, got ", v.dump());
-      c.img_size = hw[0];
-    } else {
-      detail::json_index(cfg, "img_size", c.img_size);
-    }
+  constexpr const char* img_size_expected = "an integer or a square [h, w] pair";
+  if (const auto hw = detail::json_number_or_pair<Index>(cfg, "img_size", img_size_expected)) {
+    if (hw->first != hw->second)
+      detail::fail<FormatError>(cfg.source(), ": field 'img_size': expected ", img_size_expected,
+                                ", got ", cfg.json().at("img_size").dump());
+    c.img_size = hw->first;
   }
   detail::json_index(cfg, "in_chans", c.in_chans);
   detail::json_index(cfg, "patch_size", c.patch_size);
   detail::json_index(cfg, "num_blocks", c.num_blocks);
   detail::json_index(cfg, "depth", c.num_blocks);
   detail::json_index(cfg, "embed_dim", c.embed_dim);
-  if (cfg.has("mlp_ratio")) {
-    const auto& v = cfg.json().at("mlp_ratio");
-    if (v.is_array()) {
-      const auto r = cfg.get<std::vector<double>>("mlp_ratio");
-      if (r.size() != 2)
-        detail::fail<FormatError>(cfg.source(), ": field 'mlp_ratio': expected a number or a "
-                                  "[tokens, channels] pair, got ", v.dump());
-      c.mlp_ratio_tokens = r[0];
-      c.mlp_ratio_channels = r[1];
-    } else {
-      c.mlp_ratio_tokens = c.mlp_ratio_channels = cfg.get<double>("mlp_ratio");
-      if (c.block != ImageBlock::mixer) c.mlp_ratio_tokens = 0.5;
-    }
+  if (const auto r = detail::json_number_or_pair<double>(
+          cfg, "mlp_ratio", "a number or a [tokens, channels] pair")) {
+    c.mlp_ratio_tokens = r->first;
+    c.mlp_ratio_channels = r->second;
+    // Only Mixer blocks have a token MLP; for the others one number is the channel ratio.
+    if (!r->given_as_pair && c.block != ImageBlock::mixer) c.mlp_ratio_tokens = 0.5;
     c.tokens_hidden = c.channels_hidden = 0;  // the ratio given wins over inferred widths
   }
   detail::json_index(cfg, "num_classes", c.num_classes);
