@@ -307,6 +307,29 @@ struct Algorithms {
     single_direct(plan, inverse, in, out, scratch);
   }
 
+  // The middle of a four-step split, for the w x w block of lane elements a[0..w): multiply
+  // by the twiddles tw, transpose so each register holds one length-w transform across
+  // elements, and run those w DFTs in registers.
+  template <class OW>
+  TOKENMIX_FFT_INLINE static void twiddle_transpose_dft(const T* a, const T* tw,
+                                                        typename Engine<OW>::C* v) {
+    using EW = Engine<OW>;
+    constexpr int w = OW::width;
+    constexpr Index ew = 2 * w;
+    typename OW::V re[w], im[w];
+    TOKENMIX_FFT_UNROLL
+    for (int t = 0; t < w; ++t) {
+      const typename EW::C x = EW::mul(EW::ld(a + t * ew, w), EW::ld(tw + t * ew, w));
+      re[t] = x.re;
+      im[t] = x.im;
+    }
+    EW::transpose(re);
+    EW::transpose(im);
+    TOKENMIX_FFT_UNROLL
+    for (int t = 0; t < w; ++t) v[t] = typename EW::C{re[t], im[t]};
+    EW::template dft_in_registers<w>(v);
+  }
+
   // Bluestein with its convolution kept in the four-step lane layout throughout: the chirped
   // input goes straight into lanes (x[W*j1 + j2] is lane j2 of element j1), the forward
   // DFTs of W, the kernel product, the inverse DFTs of W and both twiddle products happen in
@@ -348,19 +371,9 @@ struct Algorithms {
     const T* tw = fs.twiddle.data();
     const T* ker = bl.kernel.data();
     for (Index b = 0; b < m; b += w) {
-      VW re[w], im[w];
-      TOKENMIX_FFT_UNROLL
-      for (int t = 0; t < w; ++t) {
-        const CW v = EW::mul(EW::ld(a + (b + t) * ew, w), EW::ld(tw + (b + t) * ew, w));
-        re[t] = v.re;
-        im[t] = v.im;
-      }
-      EW::transpose(re);
-      EW::transpose(im);
       CW v[w];
-      TOKENMIX_FFT_UNROLL
-      for (int t = 0; t < w; ++t) v[t] = CW{re[t], im[t]};
-      EW::template dft_in_registers<w>(v);
+      twiddle_transpose_dft<OW>(a + b * ew, tw + b * ew, v);
+      VW re[w], im[w];
       // Kernel product, then the inverse DFT over k2 as a forward one on swapped parts.
       TOKENMIX_FFT_UNROLL
       for (int k2 = 0; k2 < w; ++k2) {
@@ -425,7 +438,6 @@ struct Algorithms {
     constexpr int w = OW::width;
     constexpr Index ew = 2 * w;
     using CW = typename EW::C;
-    using VW = typename OW::V;
     const Index m = fs.m;
     T* a = scratch;
     // Page offsets: a at +2 KiB from in, the sub-transform buffers at +1 and +3 KiB.
@@ -435,19 +447,8 @@ struct Algorithms {
     Ent<T, w>::direct_interleaved(*fs.sub_m, inverse, in, ew, a, ew, w, rest);
     const T* tw = fs.twiddle.data();
     for (Index b = 0; b < m; b += w) {
-      VW re[w], im[w];
-      TOKENMIX_FFT_UNROLL
-      for (int t = 0; t < w; ++t) {
-        const CW v = EW::mul(EW::ld(a + (b + t) * ew, w), EW::ld(tw + (b + t) * ew, w));
-        re[t] = v.re;
-        im[t] = v.im;
-      }
-      EW::transpose(re);
-      EW::transpose(im);
       CW v[w];
-      TOKENMIX_FFT_UNROLL
-      for (int t = 0; t < w; ++t) v[t] = CW{re[t], im[t]};
-      EW::template dft_in_registers<w>(v);
+      twiddle_transpose_dft<OW>(a + b * ew, tw + b * ew, v);
       TOKENMIX_FFT_UNROLL
       for (int k2 = 0; k2 < w; ++k2) {
         if (inverse) v[k2] = CW{v[k2].im, v[k2].re};
