@@ -13,8 +13,11 @@ case "${1:-test}" in
   fuzz)  packages=("${base[@]}" clang libclang-rt-14-dev) ;;
   # gcc and clang for the x86 cells, the aarch64 cross compiler and qemu-user to run its tests.
   portability) packages=("${base[@]}" catch2 clang g++-aarch64-linux-gnu qemu-user) ;;
-  bench) packages=("${base[@]}" catch2 libbenchmark-dev libfftw3-dev
-                   libopenblas-dev libdnnl-dev python3-matplotlib python3-numpy) ;;
+  # Debian's oneDNN CMake package finds OpenCL before it defines DNNL::dnnl (its CPU build
+  # does not use it): without the two OpenCL packages the oneDNN anchor is silently skipped.
+  bench) packages=("${base[@]}" catch2 libbenchmark-dev libfftw3-dev libopenblas-dev
+                   libdnnl-dev ocl-icd-opencl-dev opencl-c-headers python3-matplotlib
+                   python3-numpy) ;;
   *) echo "usage: scripts/deps.sh test|demo|fuzz|bench|portability" >&2; exit 2 ;;
 esac
 
