@@ -13,8 +13,8 @@ case "${1:-test}" in
   fuzz)  packages=("${base[@]}" clang libclang-rt-14-dev) ;;
   # gcc and clang for the x86 cells, the aarch64 cross compiler and qemu-user to run its tests.
   portability) packages=("${base[@]}" catch2 clang g++-aarch64-linux-gnu qemu-user) ;;
-  # Debian's oneDNN CMake package finds OpenCL before it defines DNNL::dnnl (its CPU build
-  # does not use it): without the two OpenCL packages the oneDNN anchor is silently skipped.
+  # Debian's oneDNN is built with its OpenCL GPU runtime, so its CMake package requires
+  # OpenCL (we use only the CPU): without the two OpenCL packages the anchor is skipped.
   bench) packages=("${base[@]}" catch2 libbenchmark-dev libfftw3-dev libopenblas-dev
                    libdnnl-dev ocl-icd-opencl-dev opencl-c-headers python3-matplotlib
                    python3-numpy) ;;
