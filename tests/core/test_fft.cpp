@@ -1,5 +1,6 @@
 #include "tokenmix/core/fft.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <complex>
@@ -9,6 +10,8 @@
 
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/io/npy.hpp"
+
+namespace test_core_fft {
 
 using namespace tokenmix;
 
@@ -316,6 +319,43 @@ TEST_CASE("FFT execution allocates no scratch once warm", "[core][fft]") {
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
 
+TEMPLATE_TEST_CASE("caller scratch of exactly scratch_size() at any alignment is enough",
+                   "[core][fft]", float, double) {
+  // The kernels round scratch up to a cache line: that must stay within the advertised size
+  // (guard values after it must survive) and must not change the result.
+  const TestType guard = TestType(-12345);
+  for (Isa isa : runnable_isas()) {
+    ScopedIsa scoped(isa);
+    for (Index n : {16, 256, 1000, 1009, 4096, 4099}) {
+      INFO("isa " << isa_name(isa) << ", n = " << n);
+      const auto x = cast<TestType>(random_complex(n, 3 * n));
+      ComplexFft<TestType> fft(n);
+      RealFft<TestType> rfft(n);
+      std::vector<TestType> xr(n);
+      for (Index i = 0; i < n; ++i) xr[i] = x[i].real();
+      std::vector<std::complex<TestType>> want(n), got(n), rwant(n / 2 + 1), rgot(n / 2 + 1);
+      fft.forward(x.data(), want.data());
+      rfft.forward(xr.data(), rwant.data());
+      const std::size_t cs = fft.scratch_size(), rs = rfft.scratch_size();
+      for (std::size_t shift = 0; shift < 64 / sizeof(TestType); ++shift) {
+        INFO("shift " << shift);
+        std::vector<TestType> buf(shift + std::max(cs, rs) + 64, guard);
+        fft.transform(FftDirection::forward, x.data(), got.data(), buf.data() + shift);
+        CHECK(got == want);
+        auto intact = [&](std::size_t used) {
+          return std::all_of(buf.begin() + shift + used, buf.end(),
+                             [&](TestType v) { return v == guard; });
+        };
+        CHECK(intact(cs));
+        std::fill(buf.begin(), buf.end(), guard);
+        rfft.forward(xr.data(), rgot.data(), buf.data() + shift);
+        CHECK(rgot == rwant);
+        CHECK(intact(rs));
+      }
+    }
+  }
+}
+
 TEST_CASE("FFT rejects bad lengths and shapes", "[core][fft]") {
   CHECK_THROWS_AS(ComplexFft<float>(0), ArgumentError);
   CHECK_THROWS_AS(RealFft<double>(-3), ArgumentError);
@@ -384,3 +424,5 @@ TEMPLATE_TEST_CASE("complex and real FFTs match numpy.fft fixtures", "[core][fft
     }
   }
 }
+
+}  // namespace test_core_fft
