@@ -18,13 +18,14 @@ void check_tiles(const char* isa) {
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> dist(-1.0, 1.0);
   const Index k = 37;
-  // Every row count the shorter tiles take over at (8 and 4 rows below MR = 14) is covered.
+  // Every row count the shorter tiles take over at (8 and 4 rows below MR = 14) is covered,
+  // and every width class of the column tiles (nr <= 4, nr <= 8).
   for (Index mr : {MR, MR - 1, Index(9), Index(8), Index(5), Index(4), Index(1)})
-    for (Index nr : {NR, NR - 1, Index(1)})
+    for (Index nr : {NR, NR - 1, Index(8), Index(5), Index(4), Index(1)})
       for (detail::GemmB mode :
            {detail::GemmB::packed, detail::GemmB::in_place, detail::GemmB::pack})
         for (bool with_beta : {false, true}) {
-          if (mr < 1 || nr < 1 || mr > MR) continue;
+          if (mr < 1 || nr < 1 || mr > MR || nr > NR) continue;
           const bool in_place = mode != detail::GemmB::packed;
           INFO(isa << " mr " << mr << " nr " << nr << " mode " << int(mode) << " beta "
                    << with_beta);

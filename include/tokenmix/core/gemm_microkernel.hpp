@@ -28,6 +28,15 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue(
   return x;
 }
 
+// Accumulators of a register tile set to zero.
+template <class V, int R, int C>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void gemm_zero(typename V::reg (&acc)[R][C]) {
+#pragma GCC unroll 32
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < C; ++j) acc[i][j] = V::zero();
+}
+
 // C = alpha * tile + beta * C (+ epilogue) for the valid mr x nr part of the tile.
 template <class V, int MR, int NV>
 TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<typename V::T>& t,
@@ -97,10 +106,7 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   }
 
   reg acc[MR][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  gemm_zero<V>(acc);
 
   const T* a = t.a;
   const T* arow[DirectA ? MR : 1];
@@ -173,6 +179,51 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) V::storeu(tile + (i * NV + v) * W, acc[i][v]);
   gemm_store<V, MR, NV>(t, tile);
+}
+
+// A tile at most NC columns wide (the last columns of C, e.g. n = 196 leaves 4 past six
+// 32-column tiles) over packed A and packed B: vectors run along the AS rows of the A sliver
+// and B values are broadcast, so each FMA does AS useful lanes instead of nr. The row-vector
+// kernel would spend one A broadcast per FMA on such a tile and run bound by loads. Same
+// fused multiply-add chain per element as gemm_tile, so results are bit-identical to it.
+template <class V, int AS, int NC>
+TOKENMIX_GEMM_TARGET void gemm_tile_cols(const GemmTile<typename V::T>& t) {
+  using T = typename V::T;
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  constexpr int W = V::width;
+  constexpr int RV = (AS + W - 1) / W;  // vectors per A column
+  mask am[RV];
+#pragma GCC unroll 4
+  for (int v = 0; v < RV; ++v) am[v] = V::first(AS - v * W);
+  reg acc[RV][NC];
+  gemm_zero<V>(acc);
+  const T* a = t.a;
+  const T* b = t.b + t.b_off;
+  const Index b_rs = t.b_rs;
+  for (Index p = 0; p < t.k; ++p) {
+    reg av[RV];
+#pragma GCC unroll 4
+    for (int v = 0; v < RV; ++v) av[v] = V::load(a + v * W, am[v]);
+#pragma GCC unroll 8
+    for (int j = 0; j < NC; ++j) {
+      const reg bj = V::set1(b[j]);
+#pragma GCC unroll 4
+      for (int v = 0; v < RV; ++v) acc[v][j] = V::fmadd(av[v], bj, acc[v][j]);
+    }
+    a += AS;
+    b += b_rs;
+  }
+  // Back to the row-major tile layout gemm_store reads (row i at tile + i * W).
+  alignas(64) T cols[NC * RV * W];
+#pragma GCC unroll 8
+  for (int j = 0; j < NC; ++j)
+#pragma GCC unroll 4
+    for (int v = 0; v < RV; ++v) V::storeu(cols + (j * RV + v) * W, acc[v][j]);
+  alignas(64) T tile[AS * W] = {};
+  for (Index i = 0; i < t.mr; ++i)
+    for (int j = 0; j < NC; ++j) tile[i * W + j] = cols[j * RV * W + i];
+  gemm_store<V, AS, 1>(t, tile);
 }
 
 // Packs op(A) rows [0, mr) x columns [0, kc) (a points at the first element) into an
@@ -276,6 +327,14 @@ struct GemmKernel {
     gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
   }
   static void tile(const GemmTile<T>& t, GemmB mode, bool direct_a = false) {
+    // The narrowest last tiles of packed operands run with vectors along the rows.
+    if constexpr (V::width >= 4 && NV_ * V::width >= 16) {
+      if (mode == GemmB::packed && !direct_a && t.nr <= 8 &&
+          t.b_off + 8 <= gemm_panel_width<T>) {
+        if (t.nr <= 4) return gemm_tile_cols<V, MR_, 4>(t);
+        return gemm_tile_cols<V, MR_, 8>(t);
+      }
+    }
     // A last tile no wider than one vector runs the one-vector kernel: same arithmetic per
     // element, half the wasted lanes (n = 196 is 6 tiles of 32 and 4 columns).
     if (NV_ > 1 && t.nr <= V::width)
