@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+namespace test_core_error {
+
 using namespace tokenmix;
 
 TEST_CASE("every tokenmix error is a tokenmix::Error and a std::runtime_error", "[core][error]") {
@@ -24,3 +26,5 @@ TEST_CASE("shape_string prints dimensions like PyTorch", "[core][error]") {
   CHECK(detail::shape_string(std::vector<long>{2, 3, 4}) == "[2, 3, 4]");
   CHECK(detail::shape_string(std::vector<long>{}) == "[]");
 }
+
+}  // namespace test_core_error

@@ -7,6 +7,8 @@
 
 #include "tokenmix/core/random.hpp"
 
+namespace test_core_fft_kernels {
+
 // The generic kernels compiled without any target attribute (the vector extensions lower to
 // whatever the build allows): checks the algorithms; test_fft.cpp checks every ISA entry.
 
@@ -157,3 +159,5 @@ TEST_CASE("lane engine: W independent transforms, strided and in place", "[core]
     }
   }
 }
+
+}  // namespace test_core_fft_kernels

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+namespace test_core_fft_plan {
+
 using namespace tokenmix;
 using namespace tokenmix::detail::fft;
 
@@ -115,3 +117,5 @@ TEST_CASE("direct plans chain their stages over the whole length", "[core][fft_p
   bad.n = 2 * 67;
   CHECK_THROWS_AS(build_direct(bad), ArgumentError);
 }
+
+}  // namespace test_core_fft_plan

@@ -12,6 +12,8 @@
 #include "tokenmix/core/isa.hpp"
 #include "tokenmix/core/threads.hpp"
 
+namespace test_core_gemm {
+
 using namespace tokenmix;
 
 namespace {
@@ -366,3 +368,5 @@ TEST_CASE("gemm Eigen-view overload checks shapes", "[core][gemm]") {
                               0.0f, c.data(), 5),
                   ArgumentError);
 }
+
+}  // namespace test_core_gemm

@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+namespace test_core_gemm_kernels {
+
 using namespace tokenmix;
 
 namespace {
@@ -92,3 +94,5 @@ TEST_CASE("activate with none or an empty span leaves data alone", "[core][gemm]
   CHECK(x[0] == -1.0f);
   CHECK(x[1] == 2.0f);
 }
+
+}  // namespace test_core_gemm_kernels

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+namespace test_core_gemm_microkernel {
+
 using namespace tokenmix;
 
 namespace {
@@ -139,3 +141,5 @@ TEMPLATE_TEST_CASE("micro-kernels honour the tile contract on every ISA", "[core
   check_tiles<T, typename detail::GemmKernelFor<T, Isa::neon>::type>("neon");
 #endif
 }
+
+}  // namespace test_core_gemm_microkernel

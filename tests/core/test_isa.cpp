@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace test_core_isa {
+
 using namespace tokenmix;
 
 TEST_CASE("ISA names round-trip and unknown names are rejected", "[core][isa]") {
@@ -31,3 +33,5 @@ TEST_CASE("forcing an ISA the CPU lacks is an error, not a silent fallback", "[c
     if (best != Isa::avx512) CHECK_THROWS_AS(force_isa(Isa::avx512), ArgumentError);
   }
 }
+
+}  // namespace test_core_isa

@@ -6,6 +6,8 @@
 
 #include "tokenmix/core/gemm.hpp"
 
+namespace test_core_packed_matrix {
+
 using namespace tokenmix;
 
 TEMPLATE_TEST_CASE("PackedMatrix holds op(B) in either layout of B", "[core][packed]", float,
@@ -76,3 +78,5 @@ TEMPLATE_TEST_CASE("gemm_kc_for cuts k into equal blocks of at most KC rows", "[
     }
   }
 }
+
+}  // namespace test_core_packed_matrix

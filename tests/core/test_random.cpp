@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+namespace test_core_random {
+
 using namespace tokenmix;
 
 TEST_CASE("Random is reproducible from its seed and seeds differ", "[core][random]") {
@@ -46,3 +48,5 @@ TEST_CASE("xavier and truncated fills stay inside their bounds", "[core][random]
     REQUIRE(std::abs(v) <= 2.0);
   }
 }
+
+}  // namespace test_core_random

@@ -6,6 +6,8 @@
 
 #include "tokenmix/core/isa.hpp"
 
+namespace test_core_simd_reduce {
+
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
 namespace {
 TOKENMIX_TARGET_AVX512 void reduce_floats(const float* in, float* sum, float* max) {
@@ -51,3 +53,5 @@ TEST_CASE("AVX-512 horizontal sum and max see every lane", "[core][simd]") {
   CHECK(std::isnan(s));  // a NaN anywhere poisons the sum
 }
 #endif
+
+}  // namespace test_core_simd_reduce

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace test_core_tensor {
+
 using namespace tokenmix;
 
 TEST_CASE("SequenceBatch views rows of one buffer without copies", "[core][tensor]") {
@@ -35,3 +37,5 @@ TEST_CASE("ConstMatrixRef accepts strided blocks without copying", "[core][tenso
   CHECK(ref.data() == &m(1, 2));
   CHECK(ref.outerStride() == 7);
 }
+
+}  // namespace test_core_tensor

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+namespace test_core_thread_pool {
+
 using namespace tokenmix;
 
 TEST_CASE("parallel_for runs every index exactly once", "[core][thread_pool]") {
@@ -85,3 +87,5 @@ TEST_CASE("a task's exception reaches the caller after all indices ran", "[core]
   pool.parallel_for(10, 3, [&](Index) { again.fetch_add(1); });
   CHECK(again.load() == 10);
 }
+
+}  // namespace test_core_thread_pool

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+namespace test_core_threads {
+
 using namespace tokenmix;
 
 TEST_CASE("thread count defaults to hardware and honours overrides in order", "[core][threads]") {
@@ -28,3 +30,5 @@ TEST_CASE("thread counts outside 1..hardware are rejected", "[core][threads]") {
   CHECK_THROWS_AS(set_num_threads(hardware_threads() + 1), ArgumentError);
   CHECK_THROWS_WITH(ScopedThreads(-3), Catch::Contains("-3"));
 }
+
+}  // namespace test_core_threads

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+namespace test_core_workspace {
+
 using namespace tokenmix;
 
 TEST_CASE("scratch buffers are aligned, disjoint and survive arena growth", "[core][workspace]") {
@@ -35,3 +37,5 @@ TEST_CASE("once warm, the same frame sizes reuse the arena without growing", "[c
   CHECK(detail::thread_scratch_arena().capacity() == warm);
   CHECK(run() == first);
 }
+
+}  // namespace test_core_workspace

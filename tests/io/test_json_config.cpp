@@ -12,6 +12,8 @@
 #include "tokenmix/core/tensor.hpp"
 #include "tokenmix/io/json_config.hpp"
 
+namespace test_io_json_config {
+
 using namespace tokenmix;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
@@ -218,3 +220,5 @@ TEST_CASE("parsing stays linear in the number of members", "[io][json_config]") 
   CHECK(j["k99999"].is_object());
   CHECK(seconds < 10.0);  // linear: well under a second even on a busy machine
 }
+
+}  // namespace test_io_json_config

@@ -14,6 +14,8 @@
 
 #include "tokenmix/io/npy.hpp"
 
+namespace test_io_npy {
+
 using namespace tokenmix;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
@@ -362,3 +364,5 @@ TEST_CASE("every truncation of an .npy file fails cleanly", "[io][npy][malformed
     }
   }
 }
+
+}  // namespace test_io_npy

@@ -18,6 +18,8 @@
 #include "tokenmix/io/npy.hpp"
 #include "tokenmix/io/safetensors.hpp"
 
+namespace test_io_safetensors {
+
 using namespace tokenmix;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
@@ -602,3 +604,5 @@ TEST_CASE("files tokenmix writes read back correctly with numpy", "[io][safetens
   CHECK(rc == 0);
   CHECK(output.find(std::to_string(files.size()) + " files, 0 problems") != std::string::npos);
 }
+
+}  // namespace test_io_safetensors

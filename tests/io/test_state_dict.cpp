@@ -8,6 +8,8 @@
 
 #include "tokenmix/io/state_dict.hpp"
 
+namespace test_io_state_dict {
+
 using namespace tokenmix;
 using Catch::Matchers::Contains;
 
@@ -143,3 +145,5 @@ TEST_CASE("StateDictLoader refuses file shapes that would overrun the destinatio
   CHECK_THROWS_WITH(loader.vector_as("w", v, 4, {3, 3}),
                     Contains("'w': expected a file shape of 4 elements, got [3, 3]"));
 }
+
+}  // namespace test_io_state_dict

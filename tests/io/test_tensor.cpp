@@ -8,6 +8,8 @@
 
 #include "tokenmix/io/tensor.hpp"
 
+namespace test_io_tensor {
+
 using namespace tokenmix;
 
 namespace {
@@ -145,3 +147,5 @@ TEST_CASE("Tensor rejects negative and overflowing shapes before allocating", "[
   CHECK_THROWS_AS(Tensor(DType::F64, {1LL << 31, 1LL << 31, 1LL << 31}), ShapeError);
   CHECK(Tensor(DType::F64, {1LL << 40, 0, 1LL << 40}).numel() == 0);  // empty wins over huge
 }
+
+}  // namespace test_io_tensor

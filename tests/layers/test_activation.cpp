@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+namespace test_layers_activation {
+
 using namespace tokenmix;
 
 namespace {
@@ -90,3 +92,5 @@ TEST_CASE("activation names parse as PyTorch / HF spell them", "[layers][activat
   CHECK(parse_activation(activation_name(Activation::tanh)) == Activation::tanh);
   CHECK_THROWS_AS(parse_activation("swish"), ArgumentError);
 }
+
+}  // namespace test_layers_activation

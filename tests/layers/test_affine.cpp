@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_affine {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -52,3 +54,5 @@ TEST_CASE("Affine errors, identity init, thread safety", "[layers][affine][threa
   aff.init_random(3);
   check_concurrent_identical([&] { return Matrix<double>(aff.forward(x)); });
 }
+
+}  // namespace test_layers_affine

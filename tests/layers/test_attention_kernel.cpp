@@ -8,6 +8,8 @@
 #include "layers/attention_test_util.hpp"
 #include "tokenmix/core/random.hpp"
 
+namespace test_layers_attention_kernel {
+
 using namespace tokenmix;
 
 namespace {
@@ -179,3 +181,5 @@ TEMPLATE_TEST_CASE("attention_heads splits heads and query blocks over threads d
     CHECK(two == whole);
   }
 }
+
+}  // namespace test_layers_attention_kernel

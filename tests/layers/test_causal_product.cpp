@@ -6,6 +6,8 @@
 
 #include "tokenmix/core/random.hpp"
 
+namespace test_layers_causal_product {
+
 using namespace tokenmix;
 
 namespace {
@@ -84,3 +86,5 @@ TEMPLATE_TEST_CASE("mix_tokens: causal mixing ignores the upper triangle",
   detail::mix_tokens<T>(true, m, n, a.data(), m, b.data(), n, c.data(), n);
   CHECK((c - full).cwiseAbs().maxCoeff() <= T(1e-4) * (T(1) + full.cwiseAbs().maxCoeff()));
 }
+
+}  // namespace test_layers_causal_product

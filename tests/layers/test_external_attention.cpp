@@ -4,6 +4,8 @@
 
 #include "layers/attention_test_util.hpp"
 
+namespace test_layers_external_attention {
+
 using namespace tokenmix;
 using attention_test::fixture;
 using attention_test::meta;
@@ -154,3 +156,5 @@ TEMPLATE_TEST_CASE("ExternalAttention is thread-safe, alias-safe and allocation-
   layer.forward(inplace, 50, inplace);
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
+
+}  // namespace test_layers_external_attention

@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_feed_forward {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -108,3 +110,5 @@ TEMPLATE_TEST_CASE("FeedForward forward is thread-safe", "[layers][feed_forward]
   rng.fill_normal(x, 0.0, 1.0);
   check_concurrent_identical([&] { return Matrix<TestType>(mlp.forward(x)); });
 }
+
+}  // namespace test_layers_feed_forward

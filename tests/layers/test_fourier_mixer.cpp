@@ -8,6 +8,8 @@
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/io/npy.hpp"
 
+namespace test_layers_fourier_mixer {
+
 using namespace tokenmix;
 
 namespace {
@@ -148,3 +150,5 @@ TEST_CASE("FourierMixer rejects bad shapes with its name in the message",
   CHECK_THROWS_AS(mixer.forward(x, 0), ShapeError);
   CHECK_THROWS_AS(FourierMixer<float>({FourierMethod::fft, -1}), ArgumentError);
 }
+
+}  // namespace test_layers_fourier_mixer

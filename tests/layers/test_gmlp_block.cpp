@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_gmlp_block {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -126,3 +128,5 @@ TEMPLATE_TEST_CASE("GMLPBlock: init round trip, large inputs, thread safety", "[
     check_concurrent_identical([&] { return Matrix<TestType>(block.forward(x, 50)); });
   }
 }
+
+}  // namespace test_layers_gmlp_block

@@ -5,6 +5,8 @@
 #include "layers/mlp_layers_testing.hpp"
 #include "tokenmix/core/isa.hpp"
 
+namespace test_layers_layer_norm {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -164,3 +166,5 @@ TEMPLATE_TEST_CASE("LayerNorm is scale-invariant up to the overflow range", "[la
     }
   }
 }
+
+}  // namespace test_layers_layer_norm

@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_layer_scale {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -55,3 +57,5 @@ TEST_CASE("LayerScale forward is thread-safe", "[layers][layer_scale][threads]")
   rng.fill_normal(x, 0.0, 1.0);
   check_concurrent_identical([&] { return Matrix<float>(ls.forward(x)); });
 }
+
+}  // namespace test_layers_layer_scale

@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_linear {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -124,3 +126,5 @@ TEMPLATE_TEST_CASE("Linear forward is thread-safe", "[layers][linear][threads]",
   rng.fill_normal(x, 0.0, 1.0);
   check_concurrent_identical([&] { return Matrix<TestType>(layer.forward(x)); });
 }
+
+}  // namespace test_layers_linear

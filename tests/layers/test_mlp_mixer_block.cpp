@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_mlp_mixer_block {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -103,3 +105,5 @@ TEST_CASE("block forwards reuse their scratch once warm", "[layers][mlp_mixer]")
   block.forward(x.topRows(40), 20, y.topRows(40));  // smaller input: still no growth
   CHECK(detail::thread_scratch_arena().capacity() == warm);
 }
+
+}  // namespace test_layers_mlp_mixer_block

@@ -12,6 +12,8 @@
 #include "tokenmix/layers/patch_embed.hpp"
 #include "tokenmix/layers/self_attention.hpp"
 
+namespace test_layers_packed_weight {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -195,3 +197,5 @@ TEST_CASE("layers see weight changes made through the public API",
   CHECK(tokens(0, 0) == Approx(img(0, 0) + img(0, 1) + img(0, 4) + img(0, 5)));
   CHECK(tokens(3, 2) == Approx(img(0, 10) + img(0, 11) + img(0, 14) + img(0, 15)));
 }
+
+}  // namespace test_layers_packed_weight

@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_patch_embed {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -75,3 +77,5 @@ TEST_CASE("PatchEmbed forward is thread-safe", "[layers][patch_embed][threads]")
   rng.fill_normal(images, 0.0, 1.0);
   check_concurrent_identical([&] { return Matrix<float>(stem.forward(images)); });
 }
+
+}  // namespace test_layers_patch_embed

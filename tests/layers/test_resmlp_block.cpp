@@ -4,6 +4,8 @@
 
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_resmlp_block {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -83,3 +85,5 @@ TEMPLATE_TEST_CASE("ResMLPBlock: n = 1, large inputs finite, thread-safe", "[lay
   CHECK(one.allFinite());
   check_concurrent_identical([&] { return Matrix<TestType>(block.forward(x, 40)); });
 }
+
+}  // namespace test_layers_resmlp_block

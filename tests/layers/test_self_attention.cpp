@@ -4,6 +4,8 @@
 
 #include "layers/attention_test_util.hpp"
 
+namespace test_layers_self_attention {
+
 using namespace tokenmix;
 using attention_test::fixture;
 using attention_test::meta;
@@ -185,3 +187,5 @@ TEMPLATE_TEST_CASE("SelfAttention: causal rows never see a later NaN or Inf, acr
       [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 300)); }, 300, 32,
       {1, 55, 56, 57, 200, 255, 256, 257, 298});
 }
+
+}  // namespace test_layers_self_attention

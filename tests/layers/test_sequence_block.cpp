@@ -10,6 +10,8 @@
 #include "tokenmix/layers/mlp_mixer_block.hpp"
 #include "tokenmix/layers/resmlp_block.hpp"
 
+namespace test_layers_sequence_block {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -92,3 +94,5 @@ TEST_CASE("the MLP blocks share the SequenceBlock wrappers", "[layers][sequence_
   CHECK_THROWS_WITH(r.forward(x, 6), "ResMLPBlock: expected input with 8 channels, got 7");
   CHECK_THROWS_WITH(g.forward(x, 6), "GMLPBlock: expected input with 8 channels, got 7");
 }
+
+}  // namespace test_layers_sequence_block

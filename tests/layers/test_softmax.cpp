@@ -8,6 +8,8 @@
 
 #include "tokenmix/core/random.hpp"
 
+namespace test_layers_softmax {
+
 using namespace tokenmix;
 
 namespace {
@@ -166,3 +168,5 @@ TEST_CASE("softmax rejects mismatched shapes", "[layers][softmax]") {
   BoolMatrix mask(5, 4);
   CHECK_THROWS_WITH(Softmax<float>().forward(x, 3, mask, y2), Catch::Contains("mask"));
 }
+
+}  // namespace test_layers_softmax

@@ -5,6 +5,8 @@
 #include "layers/attention_test_util.hpp"
 #include "layers/mlp_layers_testing.hpp"
 
+namespace test_layers_spatial_gating_unit {
+
 using namespace tokenmix;
 using namespace tokenmix_test;
 
@@ -148,3 +150,5 @@ TEMPLATE_TEST_CASE("causal SpatialGatingUnit keeps a later NaN or Inf out of ear
       [&](const Matrix<T>& z) { return Matrix<T>(sgu.forward(z, 200)); }, 200, 8,
       {1, 7, 8, 63, 64, 100, 199});
 }
+
+}  // namespace test_layers_spatial_gating_unit

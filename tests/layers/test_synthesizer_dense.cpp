@@ -4,6 +4,8 @@
 
 #include "layers/attention_test_util.hpp"
 
+namespace test_layers_synthesizer_dense {
+
 using namespace tokenmix;
 using attention_test::fixture;
 using attention_test::meta;
@@ -132,3 +134,5 @@ TEMPLATE_TEST_CASE("SynthesizerDense: causal rows never see a later NaN or Inf",
       [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 150)); }, 150, 16,
       {1, 64, 65, 120, 149});
 }
+
+}  // namespace test_layers_synthesizer_dense

@@ -4,6 +4,8 @@
 
 #include "layers/attention_test_util.hpp"
 
+namespace test_layers_synthesizer_random {
+
 using namespace tokenmix;
 using attention_test::fixture;
 using attention_test::meta;
@@ -138,3 +140,5 @@ TEMPLATE_TEST_CASE("SynthesizerRandom: causal rows never see a later NaN or Inf"
       [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 150)); }, 150, 16,
       {1, 64, 65, 120, 149});
 }
+
+}  // namespace test_layers_synthesizer_random

@@ -4,6 +4,8 @@
 
 #include "layers/attention_test_util.hpp"
 
+namespace test_layers_tiny_attention {
+
 using namespace tokenmix;
 using attention_test::fixture;
 using attention_test::meta;
@@ -140,3 +142,5 @@ TEMPLATE_TEST_CASE("TinyAttention: causal rows never see a later NaN or Inf",
       [&](const Matrix<T>& x) { return Matrix<T>(layer.forward(x, 280)); }, 280, 24,
       {3, 56, 111, 256, 270});
 }
+
+}  // namespace test_layers_tiny_attention

@@ -32,12 +32,12 @@ inline std::string scratch_path(const std::string& name) {
 
 inline std::string shell_quote(const std::string& s) { return "'" + s + "'"; }
 
-// The program given by $env_var, else the compile-time path, else <build>/examples/<name>
-// next to this test binary's build tree.
+// The program given by $env_var, else the compile-time path (empty when CMake did not build
+// the program), else <build>/examples/<name> next to this test binary's build tree.
 inline std::string example_program(const char* env_var, const char* configured,
                                    const std::string& name) {
   if (const char* env = std::getenv(env_var)) return env;
-  if (configured != nullptr) return configured;
+  if (configured != nullptr && *configured != '\0') return configured;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
   return (self.parent_path().parent_path() / "examples" / name).string();
 }

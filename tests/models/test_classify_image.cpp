@@ -20,13 +20,9 @@
 #include "program_test_util.hpp"
 #include "tokenmix/io/safetensors.hpp"
 
-namespace {
+namespace test_models_classify_image {
 
-#ifdef TOKENMIX_CLASSIFY_IMAGE_PATH
-constexpr const char* kConfiguredProgram = TOKENMIX_CLASSIFY_IMAGE_PATH;
-#else
-constexpr const char* kConfiguredProgram = nullptr;
-#endif
+namespace {
 
 using tokenmix_test::shell_quote;
 
@@ -35,9 +31,10 @@ std::string data(const std::string& name) {
 }
 
 tokenmix_test::ProgramRun classify(const std::string& args) {
-  return tokenmix_test::run_program(
-      tokenmix_test::example_program("TOKENMIX_CLASSIFY_IMAGE", kConfiguredProgram, "classify-image"),
-      args);
+  return tokenmix_test::run_program(tokenmix_test::example_program("TOKENMIX_CLASSIFY_IMAGE",
+                                                                   TOKENMIX_CLASSIFY_IMAGE_PATH,
+                                                                   "classify-image"),
+                                    args);
 }
 
 // The model fixture's weights alone, as a checkpoint file.
@@ -166,3 +163,5 @@ TEST_CASE("classify-image rejects bad pictures and usage with a message and an e
   r = classify("--model fnet --weights " + weights + " --image " + shell_quote(data("wide.ppm")));
   CHECK(r.status == 2);
 }
+
+}  // namespace test_models_classify_image

@@ -6,6 +6,8 @@
 #include "tokenmix/models/fnet.hpp"
 #include "tokenmix/models/model_json.hpp"
 
+namespace test_models_fnet {
+
 using namespace tokenmix;
 using tokenmix_test::load_model_fixture;
 
@@ -166,3 +168,5 @@ TEST_CASE("FNet checks its inputs and round-trips through save", "[models]") {
   CHECK(r1.last_hidden_state == ya.last_hidden_state);
   CHECK(r2.pooled == ya.pooled);
 }
+
+}  // namespace test_models_fnet

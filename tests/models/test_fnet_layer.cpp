@@ -5,6 +5,8 @@
 #include "model_test_util.hpp"
 #include "tokenmix/models/fnet_layer.hpp"
 
+namespace test_models_fnet_layer {
+
 using namespace tokenmix;
 
 namespace {
@@ -102,3 +104,5 @@ TEST_CASE("FNetLayer keys, shapes and large inputs", "[models]") {
   CHECK_THROWS_AS(layer.forward(wrong, 5), ShapeError);
   CHECK_THROWS_AS(FNetLayer<float>({0, 16, Activation::gelu_tanh, 1e-12}), ArgumentError);
 }
+
+}  // namespace test_models_fnet_layer

@@ -6,6 +6,8 @@
 #include "tokenmix/models/gmlp_sequence.hpp"
 #include "tokenmix/models/model_json.hpp"
 
+namespace test_models_gmlp_sequence {
+
 using namespace tokenmix;
 using tokenmix_test::load_model_fixture;
 
@@ -83,3 +85,5 @@ TEST_CASE("GMLPSequence inference, causality, errors and threads", "[models][thr
   again.load(saved);
   CHECK(again.forward(ids) == y);
 }
+
+}  // namespace test_models_gmlp_sequence

@@ -6,6 +6,8 @@
 #include "tokenmix/models/mlp_mixer.hpp"
 #include "tokenmix/models/model_json.hpp"
 
+namespace test_models_mlp_mixer {
+
 using namespace tokenmix;
 using tokenmix_test::load_model_fixture;
 
@@ -202,3 +204,5 @@ TEST_CASE("MlpMixer rejects bad configs and inputs", "[models]") {
   big(0, 5) = -1e4f;
   CHECK(m.forward(big).allFinite());
 }
+
+}  // namespace test_models_mlp_mixer

@@ -5,6 +5,8 @@
 
 #include "tokenmix/models/model_json.hpp"
 
+namespace test_models_model_json {
+
 using namespace tokenmix;
 
 TEST_CASE("Image configs from timm constructor arguments", "[models]") {
@@ -77,3 +79,5 @@ TEST_CASE("Sequence gMLP configs", "[models]") {
   CHECK_THROWS_AS(apply_json(JsonConfig::parse(R"({"causal": 1})", "s"), c, nullptr),
                   FormatError);
 }
+
+}  // namespace test_models_model_json

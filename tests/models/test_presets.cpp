@@ -2,6 +2,8 @@
 
 #include "tokenmix/models/presets.hpp"
 
+namespace test_models_presets {
+
 using namespace tokenmix;
 
 namespace {
@@ -59,3 +61,5 @@ TEST_CASE("Families and unknown names", "[models]") {
   CHECK(find_model_preset("mixer_x16") == nullptr);
   CHECK_THROWS_WITH(model_preset("mixer_x16"), Catch::Contains("mixer_s16_224"));
 }
+
+}  // namespace test_models_presets

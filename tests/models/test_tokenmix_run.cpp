@@ -19,16 +19,12 @@
 #include "tokenmix/io/npy.hpp"
 #include "tokenmix/io/safetensors.hpp"
 
+namespace test_models_tokenmix_run {
+
 namespace fs = std::filesystem;
 using namespace tokenmix;
 
 namespace {
-
-#ifdef TOKENMIX_RUN_PATH
-constexpr const char* kConfiguredProgram = TOKENMIX_RUN_PATH;
-#else
-constexpr const char* kConfiguredProgram = nullptr;
-#endif
 
 using Run = tokenmix_test::ProgramRun;
 using tokenmix_test::shell_quote;
@@ -37,7 +33,7 @@ std::string quote(const std::string& s) { return shell_quote(s); }
 std::string path(const std::string& name) { return tokenmix_test::scratch_path(name); }
 Run run(const std::string& args) {
   return tokenmix_test::run_program(
-      tokenmix_test::example_program("TOKENMIX_RUN", kConfiguredProgram, "tokenmix-run"), args);
+      tokenmix_test::example_program("TOKENMIX_RUN", TOKENMIX_RUN_PATH, "tokenmix-run"), args);
 }
 
 // Writes the fixture's weights (only) and its named io tensors as .npy files.
@@ -280,3 +276,5 @@ TEST_CASE("tokenmix-run reports bad usage (2) and bad input (1) without crashing
   CHECK(r.status == 1);
   CHECK(r.err.find("token ids") != std::string::npos);
 }
+
+}  // namespace test_models_tokenmix_run

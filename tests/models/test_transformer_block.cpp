@@ -5,6 +5,8 @@
 #include "model_test_util.hpp"
 #include "tokenmix/models/transformer_block.hpp"
 
+namespace test_models_transformer_block {
+
 using namespace tokenmix;
 
 TEMPLATE_TEST_CASE("TransformerBlock equals LN -> SelfAttention -> residual -> LN -> Mlp",
@@ -76,3 +78,5 @@ TEST_CASE("TransformerBlock loads both key layouts and checks keys", "[models]")
   big(1, 1) = -1e4f;
   CHECK(a.forward(big, 1).allFinite());  // n = 1
 }
+
+}  // namespace test_models_transformer_block
