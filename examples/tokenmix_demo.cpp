@@ -176,8 +176,13 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < table.size(); ++i) {
       std::printf("  %-18s", names[i].c_str());
       for (double ms : table[i]) std::printf("  %8.3f", ms);
-      std::printf("  %6.2fx %s\n", attention_last / table[i].back(),
-                  i + 1 == table.size() ? "(baseline)" : "faster");
+      const double speedup = attention_last / table[i].back();
+      if (i + 1 == table.size())
+        std::printf("  %6.2fx (baseline)\n", 1.0);
+      else if (speedup >= 1.0)
+        std::printf("  %6.2fx faster\n", speedup);
+      else
+        std::printf("  %6.2fx slower\n", 1.0 / speedup);
     }
   } catch (const tokenmix::Error& e) {
     std::fprintf(stderr, "tokenmix-demo: %s\n", e.what());
