@@ -2,10 +2,10 @@
 # Builds and runs the whole tokenmix test suite (README command 2; CI runs exactly this).
 #   scripts/test.sh [--quick | --no-sanitize]
 # Stages (each prints its wall time when the next starts):
-#   1. the suite, optimised as users build it (Release), under ctest: ~14 min (CI run, 2 cores)
+#   1. the suite, optimised as users build it (Release), under ctest: ~16 min
 #   2. the stage-1 binaries again with each other runtime ISA path forced (TOKENMIX_ISA=scalar,
 #      and avx2 on AVX-512 hosts; stage 1 ran the best one): no rebuild
-#   3. each libFuzzer harness for TOKENMIX_FUZZ_SECONDS (60) over its seeds: ~5 min
+#   3. each libFuzzer harness for TOKENMIX_FUZZ_SECONDS (60) over its seeds: ~11 min
 #   4. the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (g++ -Og)
 #   5. the concurrency tests ([threads]) under ThreadSanitizer (g++ -O1)
 # --quick runs stage 1 only; --no-sanitize stops after stage 3.
@@ -27,10 +27,10 @@
 # files, with g++: clang's static sanitizer runtimes define operator new themselves, which
 # collides with the counting operator new of tests/hostile (link error), and clang saves
 # only 13% there.
-# Stage times: stage 1 and 3 are CI's (the brief's 14 + 4 min plus the fuzz build); stages 4
-# and 5 were not timed end to end on an idle machine: from the per-file numbers (~0.9x the
-# Release compile, about 24 of ~50 test files for TSan) they are estimated at ~13-15 min and
-# ~7 min, stage 2 at ~3 min: ~45 min in all.
+# Stage times of a fresh clone on the idle 2-core machine (2026-12-01, tests compiled six
+# files per translation unit, see tests/CMakeLists.txt): 967 s, 21 s, 688 s (most of it the
+# clang build), 1254 s, 361 s: 55 min in all (81 min when each test file was compiled alone).
+# Compilation is nearly all of it; the tests themselves run in ~20 s (ASan ~90 s).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${TOKENMIX_BUILD_DIR:-$root/build}"
