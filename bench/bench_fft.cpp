@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <complex>
+#include <memory>
 #include <new>
 #include <string>
 #include <unsupported/Eigen/FFT>
@@ -42,18 +43,17 @@ Matrix<float> random_matrix(Index rows, Index cols, std::uint64_t seed) {
 // on the same kind of memory (std::vector's is only 16-byte aligned).
 template <class T>
 struct Aligned {
-  explicit Aligned(Index count)
-      : p(static_cast<T*>(std::aligned_alloc(64, (static_cast<std::size_t>(count) * sizeof(T) +
-                                                  63) / 64 * 64))) {
-    if (p == nullptr) throw std::bad_alloc();
-    std::fill(p, p + count, T{});
+  explicit Aligned(Index count) {
+    using tokenmix::detail::round_up, tokenmix::detail::scratch_alignment;
+    const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(T);
+    void* raw = std::aligned_alloc(scratch_alignment, round_up(bytes, scratch_alignment));
+    if (raw == nullptr) throw std::bad_alloc();
+    p.reset(static_cast<T*>(raw));
+    std::fill(p.get(), p.get() + count, T{});
   }
-  ~Aligned() { std::free(p); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  T* data() const { return p; }
+  T* data() const { return p.get(); }
   T& operator[](Index i) const { return p[i]; }
-  T* p;
+  std::unique_ptr<T[], tokenmix::detail::AlignedFree> p;
 };
 
 std::string mix_shape(Index batch, Index n, Index d) {

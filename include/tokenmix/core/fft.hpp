@@ -223,7 +223,7 @@ Index single_scratch(const Plan<T>& plan) {
 template <class T>
 T* line_aligned(T* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  return p + (((a + 63) & ~std::uintptr_t(63)) - a) / sizeof(T);
+  return p + (detail::round_up(a, detail::scratch_alignment) - a) / sizeof(T);
 }
 
 // The part of `scratch` (which has 4 KiB of slack) whose address is half a page away from
