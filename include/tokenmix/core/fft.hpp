@@ -49,7 +49,9 @@ template <class T>
 void build_bluestein(Plan<T>& plan) {
   const Index n = plan.n;
   const Index conv = bluestein_size(n);
+  const Index excess = bluestein_excess(n, conv);
   plan.conv = conv;
+  plan.excess = excess;
   plan.sub = cached_plan<T>(conv);
   plan.chirp.resize(2 * n);
   std::vector<double> b(2 * conv, 0.0);
@@ -63,7 +65,7 @@ void build_bluestein(Plan<T>& plan) {
     plan.chirp[2 * j + 1] = static_cast<T>(im);
     b[2 * j] = re;
     b[2 * j + 1] = -im;
-    if (j > 0) {
+    if (j > 0 && j < n - excess) {
       b[2 * (conv - j)] = re;
       b[2 * (conv - j) + 1] = -im;
     }
@@ -74,6 +76,15 @@ void build_bluestein(Plan<T>& plan) {
   E1::direct(*dplan, b.data(), 2, 1, b.data(), 2, 1, scratch.data());
   plan.kernel.resize(2 * conv);
   for (Index k = 0; k < 2 * conv; ++k) plan.kernel[k] = static_cast<T>(b[k] / conv);
+  if (excess > 0) {
+    plan.root.resize(2 * n);
+    for (Index k = 0; k < n; ++k) {
+      double re, im;
+      unit_root(-k, n, re, im);
+      plan.root[2 * k] = static_cast<T>(re);
+      plan.root[2 * k + 1] = static_cast<T>(im);
+    }
+  }
 }
 
 template <class T>
@@ -290,24 +301,40 @@ struct Algorithms {
       Ent<T, W>::direct(plan, in, is, iim, out, os, oim, scratch);
       return;
     }
-    const Index n = plan.n, conv = plan.conv;
+    const Index n = plan.n, conv = plan.conv, excess = plan.excess, kept = n - excess;
     const Plan<T>& sub = *plan.sub;
     T* a = scratch;
     T* rest = scratch + conv * E;
     const T* chirp = plan.chirp.data();
     const T* ker = plan.kernel.data();
-    for (Index j = 0; j < n; ++j)
+    C late[max_bluestein_excess];
+    for (Index i = 0; i < excess; ++i) late[i] = En::ld(in + (kept + i) * is, iim);
+    for (Index j = 0; j < kept; ++j)
       En::st(a + j * E, W,
              En::mulw(En::ld(in + j * is, iim), (V{} + static_cast<T>(chirp[2 * j])), (V{} + static_cast<T>(chirp[2 * j + 1]))));
-    for (Index j = n; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
+    for (Index j = kept; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
     Ent<T, W>::direct(sub, a, E, W, a, E, W, rest);
     for (Index k = 0; k < conv; ++k)
       En::st(a + k * E, W,
              En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(ker[2 * k])), (V{} + static_cast<T>(ker[2 * k + 1]))));
     Ent<T, W>::direct(sub, a + W, E, -W, a + W, E, -W, rest);  // inverse: re and im swapped
-    for (Index k = 0; k < n; ++k)
-      En::st(out + k * os, oim,
-             En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(chirp[2 * k])), (V{} + static_cast<T>(chirp[2 * k + 1]))));
+    for (Index k = 0; k < n; ++k) {
+      C y = En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(chirp[2 * k])), (V{} + static_cast<T>(chirp[2 * k + 1])));
+      if (excess > 0)
+        y = En::add(y, late_terms<En>(late, excess,
+                                      C{V{} + plan.root[2 * k], V{} + plan.root[2 * k + 1]}));
+      En::st(out + k * os, oim, y);
+    }
+  }
+
+  // Sum over the inputs Bluestein left out, x[n-d] w_n^(-d k) for d = 1..excess, by Horner
+  // in z = w_n^(-k); late[i] holds x[n - excess + i].
+  template <class EN>
+  TOKENMIX_FFT_INLINE static typename EN::C late_terms(const typename EN::C* late, Index excess,
+                                                       const typename EN::C& z) {
+    typename EN::C acc = late[0];
+    for (Index i = 1; i < excess; ++i) acc = EN::add(EN::mul(acc, z), late[i]);
+    return EN::mul(acc, z);
   }
 
   TOKENMIX_FFT_INLINE static void single(const Plan<T>& plan, bool inverse, const T* in, T* out,
@@ -378,7 +405,13 @@ struct Algorithms {
     T* rest = EW::at_page_offset(in, a + m * ew, 1024);
     const T* ch = bl.chirp.data();
     // Inverse = forward with real and imaginary parts swapped on the way in and out.
-    const Index full = n / w;
+    const Index excess = plan.excess, kept = n - excess;
+    CW late[max_bluestein_excess];
+    for (Index i = 0; i < excess; ++i) {
+      const T re = in[2 * (kept + i)], im = in[2 * (kept + i) + 1];
+      late[i] = inverse ? CW{VW{} + im, VW{} + re} : CW{VW{} + re, VW{} + im};
+    }
+    const Index full = kept / w;
     for (Index j1 = 0; j1 < full; ++j1) {
       CW x = EW::load_interleaved(in + j1 * ew);
       if (inverse) x = CW{x.im, x.re};
@@ -386,7 +419,7 @@ struct Algorithms {
     }
     if (full < m) {
       T tail[2 * w] = {};
-      for (Index j = full * w; j < n; ++j) {
+      for (Index j = full * w; j < kept; ++j) {
         tail[j - full * w] = in[2 * j + (inverse ? 1 : 0)];
         tail[w + j - full * w] = in[2 * j + (inverse ? 0 : 1)];
       }
@@ -421,17 +454,30 @@ struct Algorithms {
       }
     }
     Ent<T, w>::direct(*fs.sub_m, a + w, ew, -w, a + w, ew, -w, rest);  // inverse, in place
-    for (Index j1 = 0; j1 < full; ++j1) {
+    const T* root = plan.root.data();
+    const Index full_out = n / w;
+    for (Index j1 = 0; j1 < full_out; ++j1) {
       CW y = EW::mul(EW::ld(a + j1 * ew, w), EW::ld(ch + j1 * ew, w));
+      if (excess > 0)
+        y = EW::add(y, late_terms<EW>(late, excess, EW::load_interleaved(root + j1 * ew)));
       if (inverse) y = CW{y.im, y.re};
       EW::store_interleaved(out + j1 * ew, y);
     }
-    if (full * w < n) {
+    if (full_out * w < n) {
       T tail[2 * w];
-      EW::st(tail, w, EW::mul(EW::ld(a + full * ew, w), EW::ld(ch + full * ew, w)));
-      for (Index j = full * w; j < n; ++j) {
-        out[2 * j + (inverse ? 1 : 0)] = tail[j - full * w];
-        out[2 * j + (inverse ? 0 : 1)] = tail[w + j - full * w];
+      CW y = EW::mul(EW::ld(a + full_out * ew, w), EW::ld(ch + full_out * ew, w));
+      if (excess > 0) {
+        T z[2 * w] = {};
+        for (Index j = full_out * w; j < n; ++j) {
+          z[j - full_out * w] = root[2 * j];
+          z[w + j - full_out * w] = root[2 * j + 1];
+        }
+        y = EW::add(y, late_terms<EW>(late, excess, EW::ld(z, w)));
+      }
+      EW::st(tail, w, y);
+      for (Index j = full_out * w; j < n; ++j) {
+        out[2 * j + (inverse ? 1 : 0)] = tail[j - full_out * w];
+        out[2 * j + (inverse ? 0 : 1)] = tail[w + j - full_out * w];
       }
     }
   }
@@ -485,18 +531,24 @@ struct Algorithms {
 
   TOKENMIX_FFT_INLINE static void single_bluestein(const Plan<T>& plan, bool inverse,
                                                    const T* in, T* out, T* scratch) {
-    const Index n = plan.n, conv = plan.conv;
+    using E1 = Engine<Lanes<T, 1>>;
+    using C1 = typename E1::C;
+    const Index n = plan.n, conv = plan.conv, excess = plan.excess, kept = n - excess;
     T* a = scratch;
     T* rest = scratch + 2 * conv;
     const T* ch = plan.chirp.data();
     const T* ker = plan.kernel.data();
+    const T* root = plan.root.data();
     const T sign = inverse ? T(-1) : T(1);  // inverse: conjugate input and output
-    for (Index j = 0; j < n; ++j) {
+    C1 late[max_bluestein_excess];
+    for (Index i = 0; i < excess; ++i)
+      late[i] = C1{in[2 * (kept + i)], sign * in[2 * (kept + i) + 1]};
+    for (Index j = 0; j < kept; ++j) {
       const T xr = in[2 * j], xi = sign * in[2 * j + 1];
       a[2 * j] = xr * ch[2 * j] - xi * ch[2 * j + 1];
       a[2 * j + 1] = xr * ch[2 * j + 1] + xi * ch[2 * j];
     }
-    for (Index j = 2 * n; j < 2 * conv; ++j) a[j] = T(0);
+    for (Index j = 2 * kept; j < 2 * conv; ++j) a[j] = T(0);
     single_direct(*plan.sub, false, a, a, rest);
     for (Index k = 0; k < conv; ++k) {
       const T ar = a[2 * k], ai = a[2 * k + 1];
@@ -505,9 +557,11 @@ struct Algorithms {
     }
     single_direct(*plan.sub, true, a, a, rest);
     for (Index k = 0; k < n; ++k) {
-      const T ar = a[2 * k], ai = a[2 * k + 1];
-      out[2 * k] = ar * ch[2 * k] - ai * ch[2 * k + 1];
-      out[2 * k + 1] = sign * (ar * ch[2 * k + 1] + ai * ch[2 * k]);
+      C1 y = E1::mul(C1{a[2 * k], a[2 * k + 1]}, C1{ch[2 * k], ch[2 * k + 1]});
+      if (excess > 0)
+        y = E1::add(y, late_terms<E1>(late, excess, C1{root[2 * k], root[2 * k + 1]}));
+      out[2 * k] = y.re;
+      out[2 * k + 1] = sign * y.im;
     }
   }
 
