@@ -289,6 +289,53 @@ TEMPLATE_TEST_CASE("gemm activations are accurate to ~1e-6 (float) / 1e-12 (doub
   }
 }
 
+// The vector activations clamp and cut off their arguments (exp's range, GELU's underflow
+// limit); none of that may change what infinite, NaN or huge inputs give. The scalar path is
+// the reference, and it agrees with PyTorch 1.13 (F.gelu of -inf is NaN for both forms, as
+// 0.5 * -inf * erfc(inf) = -inf * 0 is; relu(-inf) = 0, tanh(+-inf) = +-1).
+TEMPLATE_TEST_CASE("gemm activations of infinite, NaN and huge inputs match the scalar path",
+                   "[core][gemm]", float, double) {
+  using T = TestType;
+  using limits = std::numeric_limits<T>;
+  const T inf = limits::infinity();
+  std::vector<T> x = {-inf, inf, limits::quiet_NaN(), T(-20), T(-14), T(20), T(-13.2), T(-13.1),
+                      T(-1e4), T(1e4), T(-1e30), T(1e30), -limits::max(), limits::max(), T(-0.0)};
+  if (std::is_same<T, double>::value) x.insert(x.end(), {T(-1e300), T(1e300)});
+  // Repeated so that every value also sits in full vector lanes, not only in a masked tail.
+  for (std::size_t i = 0, n0 = x.size(); i < 3 * n0; ++i) x.push_back(x[i % n0]);
+  const Index count = static_cast<Index>(x.size());
+  const T one = 1;
+  const double tol = std::is_same<T, float>::value ? 1e-6 : 1e-12;
+  CHECK(std::isnan(detail::activate_scalar(Activation::gelu_erf, -inf)));
+  CHECK(std::isnan(detail::activate_scalar(Activation::gelu_tanh, -inf)));
+  for (Isa isa : isa_paths()) {
+    ScopedIsa scoped(isa);
+    for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
+                           Activation::tanh}) {
+      // C = act(x) as one row (values along the vector lanes) and as one column.
+      for (bool row : {true, false}) {
+        std::vector<T> out(x.size());
+        Epilogue<T> e;
+        e.act = act;
+        const Index m = row ? 1 : count, n = row ? count : 1;
+        gemm<T>(Trans::N, Trans::N, m, n, 1, one, row ? &one : x.data(), 1, row ? x.data() : &one,
+                n, T(0), out.data(), n, e);
+        Index bad = 0;
+        for (Index i = 0; i < count; ++i) {
+          const T want = static_cast<T>(detail::activate_scalar(act, x[i]));
+          const bool ok = std::isnan(want) ? std::isnan(out[i])
+                          : std::isinf(want) ? out[i] == want
+                          : std::fabs(out[i] - want) <= tol * std::fabs(want) + limits::min();
+          if (!ok && ++bad <= 3)
+            FAIL_CHECK("isa " << isa_name(isa) << " act " << int(act) << (row ? " row" : " column")
+                              << " x " << x[i] << " got " << out[i] << " want " << want);
+        }
+        CHECK(bad == 0);
+      }
+    }
+  }
+}
+
 TEMPLATE_TEST_CASE("gemm is bit-identical across thread counts and concurrent callers",
                    "[core][gemm][threads]", float, double) {
   using T = TestType;

@@ -155,10 +155,9 @@ TOKENMIX_GEMM_INLINE void activate_lanes(Activation act, T* lanes) {
   for (int l = 0; l < W; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
 }
 
-// Vector GELU / tanh for float lanes, evaluated in double so that the result is within a few
-// float ulps (relative, even far in the negative tail where GELU is tiny): exp by range
-// reduction and a degree-10 polynomial, erfc by the Chebyshev fit of Numerical Recipes
-// (relative error < 1.2e-7 for all arguments), erf near zero by its Taylor series.
+// Vector GELU-tanh / tanh for float lanes, evaluated in double so that the result is within a
+// few float ulps (relative, even far in the negative tail where GELU is tiny): exp by range
+// reduction and a degree-10 polynomial. (GELU-erf has its own float code below.)
 struct Avx512Math {
   static TOKENMIX_AVX512_FN __m512d exp(__m512d x) {
     x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(-745.0)), _mm512_set1_pd(709.0));
@@ -179,42 +178,19 @@ struct Avx512Math {
     y = _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
     return _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
   }
-  static TOKENMIX_AVX512_FN __m512d gelu_erf(__m512d x) {
-    const __m512d ax = _mm512_abs_pd(x);
-    const __m512d half = _mm512_set1_pd(0.5), one = _mm512_set1_pd(1.0);
-    // |x| / sqrt(2) < 0.5: 0.5 x (1 + erf(x / sqrt 2)), erf by Taylor to z^15 (error < 1e-11).
-    const __m512d zs = _mm512_mul_pd(x, _mm512_set1_pd(0.70710678118654752440));
-    const __m512d z2 = _mm512_mul_pd(zs, zs);
-    __m512d e = _mm512_set1_pd(-1.0 / 75600.0);
-    for (double c : {1.0 / 9360.0, -1.0 / 1320.0, 1.0 / 216.0, -1.0 / 42.0, 1.0 / 10.0,
-                     -1.0 / 3.0, 1.0})
-      e = _mm512_fmadd_pd(e, z2, _mm512_set1_pd(c));
-    e = _mm512_mul_pd(_mm512_mul_pd(e, zs), _mm512_set1_pd(1.12837916709551257390));
-    const __m512d small = _mm512_mul_pd(_mm512_mul_pd(half, x), _mm512_add_pd(one, e));
-    // Otherwise erfc(z), z = |x| / sqrt 2 (clamped where it underflows anyway).
-    const __m512d z = _mm512_min_pd(_mm512_mul_pd(ax, _mm512_set1_pd(0.70710678118654752440)),
-                                    _mm512_set1_pd(13.0));
-    const __m512d t = recip(_mm512_fmadd_pd(half, z, one));
-    __m512d q = _mm512_set1_pd(0.17087277);
-    for (double c : {-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
-                     0.37409196, 1.00002368, -1.26551223})
-      q = _mm512_fmadd_pd(q, t, _mm512_set1_pd(c));
-    const __m512d erfc = _mm512_mul_pd(t, exp(_mm512_fnmadd_pd(z, z, q)));
-    const __m512d hx = _mm512_mul_pd(half, x);
-    const __m512d pos = _mm512_fnmadd_pd(hx, erfc, x);  // x (1 - erfc / 2)
-    const __m512d neg = _mm512_mul_pd(hx, erfc);
-    const __mmask8 is_small = _mm512_cmp_pd_mask(ax, _mm512_set1_pd(0.70710678118654752440), _CMP_LT_OQ);
-    const __mmask8 is_neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
-    return _mm512_mask_blend_pd(is_small, _mm512_mask_blend_pd(is_neg, pos, neg), small);
-  }
   static TOKENMIX_AVX512_FN __m512d gelu_tanh(__m512d x) {
     // x * sigmoid(2u) == 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
     const __m512d x2 = _mm512_mul_pd(x, x);
     const __m512d u = _mm512_mul_pd(
         _mm512_mul_pd(x, _mm512_set1_pd(0.79788456080286535588)),
         _mm512_fmadd_pd(x2, _mm512_set1_pd(0.044715), _mm512_set1_pd(1.0)));
-    const __m512d d = _mm512_add_pd(_mm512_set1_pd(1.0), exp(_mm512_mul_pd(u, _mm512_set1_pd(-2.0))));
-    return _mm512_mul_pd(x, recip(d));
+    const __m512d v = _mm512_mul_pd(u, _mm512_set1_pd(-2.0));
+    const __m512d d = _mm512_add_pd(_mm512_set1_pd(1.0), exp(v));
+    // Where exp(v) overflows (exp clamps it to a finite value), x / (1 + inf) is x * 0: -0
+    // for finite x and NaN for x = -inf, as in the scalar path and PyTorch.
+    return _mm512_mask_mul_pd(_mm512_mul_pd(x, recip(d)),
+                              _mm512_cmp_pd_mask(v, _mm512_set1_pd(709.0), _CMP_GT_OQ), x,
+                              _mm512_setzero_pd());
   }
   static TOKENMIX_AVX512_FN __m512d tanh(__m512d x) {
     const __m512d ax = _mm512_abs_pd(x);
@@ -234,7 +210,6 @@ struct Avx512Math {
   }
   static TOKENMIX_AVX512_FN __m512d apply(Activation act, __m512d x) {
     switch (act) {
-      case Activation::gelu_erf: return gelu_erf(x);
       case Activation::gelu_tanh: return gelu_tanh(x);
       case Activation::tanh: return tanh(x);
       default: return x;
@@ -252,7 +227,7 @@ struct Avx512Math {
 // No step produces a subnormal (each one costs a microcode assist of ~100 cycles, which made
 // a first version slower than the double one on GEMM outputs): the power of two 2^n of the
 // exp is applied last, to x Q itself, and below x = -13.1463 where |GELU| < FLT_MIN the result
-// is 0; on the positive side Q < 2^-40 leaves 1 - Q = 1 anyway.
+// is x * 0; on the positive side Q < 2^-40 leaves 1 - Q = 1 anyway.
 struct Avx512MathF32 {
   static TOKENMIX_AVX512_FN __m512 gelu_erf(__m512 x) {
     const __m512 ax = _mm512_abs_ps(x);
@@ -286,9 +261,11 @@ struct Avx512MathF32 {
     for (float c : {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
       p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
     const __m512 m = _mm512_mul_ps(_mm512_mul_ps(t, half), p);  // Q = m 2^n
-    // x < 0: x m 2^n, zero past the limit (NaN lanes compare unordered and are kept).
+    // x < 0: x m 2^n, and x * 0 past the limit: -0, or NaN for x = -inf (as the scalar path
+    // and PyTorch give). NaN lanes compare unordered and are kept.
     const __mmask16 keep = _mm512_cmp_ps_mask(ax, lim, _CMP_NGT_UQ);
-    const __m512 neg = _mm512_maskz_scalef_ps(keep, _mm512_mul_ps(x, m), n);
+    const __m512 neg = _mm512_mask_scalef_ps(_mm512_mul_ps(x, _mm512_setzero_ps()), keep,
+                                             _mm512_mul_ps(x, m), n);
     const __m512 q_pos = _mm512_scalef_ps(m, _mm512_max_ps(n, _mm512_set1_ps(-40.0f)));
     const __m512 pos = _mm512_mul_ps(x, _mm512_sub_ps(one, q_pos));
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), pos, neg);
