@@ -151,6 +151,16 @@ inline int lane_slot(int w) {
   return slot;
 }
 
+// The plan for transforms of length m run across w lanes. Narrow passes only while the lane
+// buffer (m elements of 2w scalars) stays in L1: at m = 640 (a 10240-point four-step) the
+// extra pass over L2 cost ~12%.
+template <class T>
+std::shared_ptr<const Plan<T>> lane_sub_plan(Index m, int w) {
+  if (sizeof(T) * w >= 64 && m * 2 * w * static_cast<Index>(sizeof(T)) <= 32 * 1024)
+    return cached_narrow_plan<T>(m);
+  return cached_plan<T>(m);
+}
+
 // Four-step tables for lane width w, or null when n is not m*w with w | m.
 template <class T>
 const FourStep<T>* four_step(const Plan<T>& plan, int w) {
@@ -162,12 +172,7 @@ const FourStep<T>* four_step(const Plan<T>& plan, int w) {
     // (decided once here: the cost model is far too slow to run per call).
     if (prefer_bluestein(m)) return;
     FourStep<T>& fs = plan.four_step[slot];
-    // Narrow passes only while the lane buffer (m elements of 2w scalars) stays in L1: at
-    // m = 640 (conv 10240 of Bluestein 4099) the extra pass over L2 cost ~12%.
-    if (sizeof(T) * w >= 64 && m * 2 * w * static_cast<Index>(sizeof(T)) <= 32 * 1024)
-      fs.sub_m = cached_narrow_plan<T>(m);
-    else
-      fs.sub_m = cached_plan<T>(m);
+    fs.sub_m = lane_sub_plan<T>(m, w);
     fs.sub_w = cached_plan<T>(w);
     fs.twiddle.resize(2 * n);
     for (Index k1 = 0; k1 < m; ++k1)
@@ -184,7 +189,8 @@ const FourStep<T>* four_step(const Plan<T>& plan, int w) {
 }
 
 // Lane tables for a Bluestein plan whose convolution length splits four-step with width w
-// (conv = m*w, w | m), or null.
+// (conv = m*w, w | m), or null. The lane rows (k1 of the four-step) are kept even rows first,
+// then odd (see Ent::bluestein_four_step), so twiddles and kernel are permuted to match.
 template <class T>
 const FourStep<T>* bluestein_lanes(const Plan<T>& plan, int w) {
   if (w < 2 || !plan.bluestein()) return nullptr;
@@ -199,14 +205,27 @@ const FourStep<T>* bluestein_lanes(const Plan<T>& plan, int w) {
       fs.chirp[(j / w) * 2 * w + j % w] = plan.chirp[2 * j];
       fs.chirp[(j / w) * 2 * w + w + j % w] = plan.chirp[2 * j + 1];
     }
+    const Index half = m / 2;
+    const auto row = [half](Index p) { return p < half ? 2 * p : 2 * (p - half) + 1; };
     fs.kernel.resize(2 * conv);
     for (Index b = 0; b < m; b += w)
       for (Index k2 = 0; k2 < w; ++k2)
         for (Index t = 0; t < w; ++t) {
-          const Index k = b + t + m * k2;
+          const Index k = row(b + t) + m * k2;
           fs.kernel[(b + k2) * 2 * w + t] = plan.kernel[2 * k];
           fs.kernel[(b + k2) * 2 * w + w + t] = plan.kernel[2 * k + 1];
         }
+    fs.twiddle.resize(2 * conv);
+    for (Index p = 0; p < m; ++p)
+      std::copy_n(sub->twiddle.begin() + row(p) * 2 * w, 2 * w, fs.twiddle.begin() + p * 2 * w);
+    fs.fold.resize(2 * half);
+    for (Index j1 = 0; j1 < half; ++j1) {
+      double re, im;
+      unit_root(j1, m, re, im);
+      fs.fold[2 * j1] = static_cast<T>(re);
+      fs.fold[2 * j1 + 1] = static_cast<T>(im);
+    }
+    fs.sub_m = lane_sub_plan<T>(half, w);
     fs.m = m;
   });
   const FourStep<T>& fs = plan.four_step[slot];
@@ -388,7 +407,9 @@ struct Algorithms {
   // DFTs of W, the kernel product, the inverse DFTs of W and both twiddle products happen in
   // registers in one pass, and the inverse length-m transforms bring the samples back to
   // natural order. The frequency bins are never put in natural order (the convolution does
-  // not need them to be).
+  // not need them to be). The chirped input fills at most the first m/2 rows, so each
+  // length-m transform runs as two of m/2, even bins from x and odd bins from x w_m^j1 (one
+  // pass fewer, none over zeros), and the inverse ones are folded back on the way out.
   template <class OW>
   TOKENMIX_FFT_INLINE static void bluestein_four_step(const Plan<T>& plan, const FourStep<T>& bl,
                                                       bool inverse, const T* in, T* out,
@@ -398,12 +419,13 @@ struct Algorithms {
     constexpr Index ew = 2 * w;
     using CW = typename EW::C;
     using VW = typename OW::V;
-    const Index n = plan.n, m = bl.m;
-    const FourStep<T>& fs = *four_step(*plan.sub, w);
+    const Index n = plan.n, m = bl.m, half = m / 2;
     T* a = scratch;
+    T* odd = a + half * ew;
     // Page offsets: a at +2 KiB from in, the sub-transform buffers at +1 and +3 KiB.
     T* rest = EW::at_page_offset(in, a + m * ew, 1024);
     const T* ch = bl.chirp.data();
+    const T* fold = bl.fold.data();
     // Inverse = forward with real and imaginary parts swapped on the way in and out.
     const Index excess = plan.excess, kept = n - excess;
     CW late[max_bluestein_excess];
@@ -411,23 +433,27 @@ struct Algorithms {
       const T re = in[2 * (kept + i)], im = in[2 * (kept + i) + 1];
       late[i] = inverse ? CW{VW{} + im, VW{} + re} : CW{VW{} + re, VW{} + im};
     }
-    const Index full = kept / w;
-    for (Index j1 = 0; j1 < full; ++j1) {
-      CW x = EW::load_interleaved(in + j1 * ew);
-      if (inverse) x = CW{x.im, x.re};
-      EW::st(a + j1 * ew, w, EW::mul(x, EW::ld(ch + j1 * ew, w)));
-    }
-    if (full < m) {
-      T tail[2 * w] = {};
-      for (Index j = full * w; j < kept; ++j) {
-        tail[j - full * w] = in[2 * j + (inverse ? 1 : 0)];
-        tail[w + j - full * w] = in[2 * j + (inverse ? 0 : 1)];
+    const Index full = kept / w;  // kept <= conv / 2, so full <= half
+    for (Index j1 = 0; j1 < half; ++j1) {
+      CW x{VW{}, VW{}};
+      if (j1 < full) {
+        x = EW::load_interleaved(in + j1 * ew);
+        if (inverse) x = CW{x.im, x.re};
+      } else if (j1 == full) {
+        T tail[2 * w] = {};
+        for (Index j = full * w; j < kept; ++j) {
+          tail[j - full * w] = in[2 * j + (inverse ? 1 : 0)];
+          tail[w + j - full * w] = in[2 * j + (inverse ? 0 : 1)];
+        }
+        x = EW::ld(tail, w);
       }
-      EW::st(a + full * ew, w, EW::mul(EW::ld(tail, w), EW::ld(ch + full * ew, w)));
-      for (Index j1 = full + 1; j1 < m; ++j1) EW::st(a + j1 * ew, w, CW{VW{}, VW{}});
+      const CW c = EW::mul(x, EW::ld(ch + j1 * ew, w));
+      EW::st(a + j1 * ew, w, c);
+      EW::st(odd + j1 * ew, w, EW::mulw(c, VW{} + fold[2 * j1], VW{} + fold[2 * j1 + 1]));
     }
-    Ent<T, w>::direct(*fs.sub_m, a, ew, w, a, ew, w, rest);
-    const T* tw = fs.twiddle.data();
+    Ent<T, w>::direct(*bl.sub_m, a, ew, w, a, ew, w, rest);
+    Ent<T, w>::direct(*bl.sub_m, odd, ew, w, odd, ew, w, rest);
+    const T* tw = bl.twiddle.data();
     const T* ker = bl.kernel.data();
     for (Index b = 0; b < m; b += w) {
       CW v[w];
@@ -453,11 +479,13 @@ struct Algorithms {
         EW::st(a + (b + t) * ew, w, EW::mul(CW{re[t], im[t]}, CW{wt.re, -wt.im}));
       }
     }
-    Ent<T, w>::direct(*fs.sub_m, a + w, ew, -w, a + w, ew, -w, rest);  // inverse, in place
+    // Inverse transforms, in place.
+    Ent<T, w>::direct(*bl.sub_m, a + w, ew, -w, a + w, ew, -w, rest);
+    Ent<T, w>::direct(*bl.sub_m, odd + w, ew, -w, odd + w, ew, -w, rest);
     const T* root = plan.root.data();
     const Index full_out = n / w;
     for (Index j1 = 0; j1 < full_out; ++j1) {
-      CW y = EW::mul(EW::ld(a + j1 * ew, w), EW::ld(ch + j1 * ew, w));
+      CW y = EW::mul(unfold<EW>(a, odd, fold, j1, half), EW::ld(ch + j1 * ew, w));
       if (excess > 0)
         y = EW::add(y, late_terms<EW>(late, excess, EW::load_interleaved(root + j1 * ew)));
       if (inverse) y = CW{y.im, y.re};
@@ -465,7 +493,7 @@ struct Algorithms {
     }
     if (full_out * w < n) {
       T tail[2 * w];
-      CW y = EW::mul(EW::ld(a + full_out * ew, w), EW::ld(ch + full_out * ew, w));
+      CW y = EW::mul(unfold<EW>(a, odd, fold, full_out, half), EW::ld(ch + full_out * ew, w));
       if (excess > 0) {
         T z[2 * w] = {};
         for (Index j = full_out * w; j < n; ++j) {
@@ -480,6 +508,20 @@ struct Algorithms {
         out[2 * j + (inverse ? 0 : 1)] = tail[w + j - full_out * w];
       }
     }
+  }
+
+  // Sample j1 of an inverse length-m transform from the inverse transforms of its even and
+  // odd bins: even[j1 mod h] + w_m^-j1 odd[j1 mod h], h = m/2 (w_m^-j1 = -w_m^-(j1-h)).
+  template <class EW>
+  TOKENMIX_FFT_INLINE static typename EW::C unfold(const T* even, const T* odd, const T* fold,
+                                                   Index j1, Index half) {
+    using VW = typename EW::V;
+    constexpr int w = EW::W;
+    const Index r = j1 < half ? j1 : j1 - half;
+    const T sign = j1 < half ? T(1) : T(-1);
+    return EW::add(EW::ld(even + r * 2 * w, w),
+                   EW::mulw(EW::ld(odd + r * 2 * w, w), VW{} + sign * fold[2 * r],
+                            VW{} - sign * fold[2 * r + 1]));
   }
 
   TOKENMIX_FFT_INLINE static void single_direct(const Plan<T>& plan, bool inverse, const T* in,

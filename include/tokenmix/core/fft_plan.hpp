@@ -199,7 +199,10 @@ struct FourStep {
   // Bluestein plans only (their own n is never split four-step): the chirp and the kernel
   // spectrum in lane layout for a four-step convolution of length conv = m*W.
   std::vector<T> chirp;   // [j1][re x W][im x W] = chirp[W*j1 + j2], zero from n on
-  std::vector<T> kernel;  // [b + k2][re x W][im x W] = kernel[b + t + m*k2], b = 0, W, ..
+  std::vector<T> kernel;  // [b + k2][re x W][im x W] = kernel[row(b + t) + m*k2], b = 0, W, ..
+  // Bluestein: rows in the order row(p) = even k1 then odd k1, the twiddles permuted alike,
+  // fold[j1] = w_m^j1 for j1 < m/2, and sub_m of length m/2.
+  std::vector<T> fold;
 };
 
 template <class T>
