@@ -248,8 +248,8 @@ TEMPLATE_TEST_CASE("real FFT, inverse real FFT and Hartley transform", "[core][f
 TEMPLATE_TEST_CASE("fft2_real_part equals Re(fft2(x)) from a direct 2D DFT", "[core][fft]",
                    float, double) {
   const std::vector<std::pair<Index, Index>> shapes = {
-      {1, 1}, {1, 8}, {5, 1}, {2, 2}, {3, 5}, {7, 12}, {16, 16}, {17, 33}, {33, 64},
-      {40, 100}, {64, 31}, {96, 48}};
+      {1, 1}, {1, 8}, {5, 1}, {2, 2}, {5, 2}, {3, 5}, {7, 12}, {16, 16}, {17, 33}, {33, 64},
+      {40, 100}, {64, 31}, {96, 48}, {20, 32}, {36, 256}};
   for (Isa isa : runnable_isas()) {
     ScopedIsa scoped(isa);
     for (auto [n, d] : shapes) {

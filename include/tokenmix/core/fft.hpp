@@ -274,14 +274,17 @@ Index lanes_scratch(const Plan<T>& plan, Index w) {
 
 // Scratch for fft2_real_part.
 struct Mix2dLayout {
-  Index dh, dhp, bs, b, l, t, rs, total;
+  Index dh, dc, dhp, bs, b, l, t, rs, total;
 };
 
 template <class T>
 Mix2dLayout mix2d_layout(const Plan<T>& pn, const Plan<T>& pd, Index n, Index d, Index w) {
   Mix2dLayout s;
   s.dh = d / 2 + 1;
-  s.dhp = (s.dh + w - 1) / w * w;
+  // Columns transformed along n: for even d the real Nyquist column rides in the imaginary
+  // part of the real DC column (d/2 columns, a whole number of lane groups for d = 768).
+  s.dc = d % 2 == 0 ? d / 2 : s.dh;
+  s.dhp = (s.dc + w - 1) / w * w;
   s.bs = s.dhp;
   // Row strides that are multiples of 4 KiB make strided column reads alias in L1.
   if ((s.bs * static_cast<Index>(sizeof(T))) % 4096 == 0) s.bs += w;
@@ -659,7 +662,8 @@ struct Algorithms {
     T* bim = bre + n * s.bs;
     T* l = scratch + s.l;
     T* rs = scratch + s.rs;
-    const Index dh = s.dh, dhp = s.dhp, bs = s.bs;
+    const Index dh = s.dh, dc = s.dc, dhp = s.dhp, bs = s.bs;
+    const bool nyquist_in_dc = dc < dh;
     const V half = (V{} + static_cast<T>(T(0.5)));
     for (Index g0 = 0; g0 < n; g0 += 2 * W) {
       const bool full = g0 + 2 * W <= n;
@@ -691,9 +695,17 @@ struct Algorithms {
           TOKENMIX_FFT_UNROLL
           for (int u = 0; u < W; ++u) {
             const Index k = c + u;
-            if (k >= dh) {
+            if (k >= dc) {
               re[u] = V{};
               im[u] = V{};
+              continue;
+            }
+            if (k == 0 && nyquist_in_dc) {
+              // Both spectra are real at 0 and d/2: row r's in the real parts, row r+W's in
+              // the imaginary parts.
+              const C z0 = En::ld(l, W), zh = En::ld(l + (d / 2) * E, W);
+              re[u] = part == 0 ? z0.re : z0.im;
+              im[u] = part == 0 ? zh.re : zh.im;
               continue;
             }
             const C z = En::ld(l + k * E, W);
@@ -720,7 +732,7 @@ struct Algorithms {
     const Index mirror_end = d - dh + 1;  // columns l in [1, mirror_end) also fill d - l
     for (Index c = 0; c < dhp; c += W) {
       lanes(pn, bre + c, bs, n * bs, l, E, W, rs);
-      const Index cnt = std::min<Index>(W, dh - c);
+      const Index cnt = std::min<Index>(W, dc - c);
       const Index lo = std::max<Index>(c, 1), hi = std::min<Index>(c + W, mirror_end);
       const bool full_mirror = lo == c && hi == c + W;
       for (Index k = 0; k < n; ++k) {
@@ -736,6 +748,15 @@ struct Algorithms {
           O::store(ym + d - c - W + 1, En::reverse(re));
         } else {
           for (Index u = lo; u < hi; ++u) ym[d - u] = l[k * E + (u - c)];
+        }
+      }
+      if (c == 0 && nyquist_in_dc) {
+        // Lane 0 holds G = F_n(b_0 + i b_h) of the real columns b_0, b_h:
+        // Re F_n b_0 [k] = (Re G[k] + Re G[-k]) / 2, Re F_n b_h [k] = (Im G[k] + Im G[-k]) / 2.
+        for (Index k = 0; k < n; ++k) {
+          const Index mk = (n - k) % n;
+          y[k * ys] = T(0.5) * (l[k * E] + l[mk * E]);
+          y[k * ys + d / 2] = T(0.5) * (l[k * E + W] + l[mk * E + W]);
         }
       }
     }
