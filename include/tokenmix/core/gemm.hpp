@@ -62,7 +62,9 @@ struct GemmBlocking {
   // Column unit of the N loops: tiles never straddle a packed panel boundary.
   static constexpr Index NU = NR > PW ? NR : PW;
   static constexpr Index NC = round_up_index(std::is_same<T, float>::value ? 512 : 512, NU);
-  static constexpr Index MC = MR * (2048 / MR);
+  // Rows of A packed per ic block: m up to 2048 in one block (rounded up, not down: with
+  // MR = 14, 2044 left m = 2048 a 4-row block that packed all of B a second time).
+  static constexpr Index MC = round_up_index(2048, MR);
 
   static constexpr std::size_t l1d = 48 * 1024, l2 = 2 * 1024 * 1024;
   static_assert(NR % PW == 0 || PW % NR == 0, "a tile must cover whole panels or divide one");
