@@ -443,12 +443,7 @@ struct Algorithms {
         x = EW::load_interleaved(in + j1 * ew);
         if (inverse) x = CW{x.im, x.re};
       } else if (j1 == full) {
-        T tail[2 * w] = {};
-        for (Index j = full * w; j < kept; ++j) {
-          tail[j - full * w] = in[2 * j + (inverse ? 1 : 0)];
-          tail[w + j - full * w] = in[2 * j + (inverse ? 0 : 1)];
-        }
-        x = EW::ld(tail, w);
+        x = load_partial<EW>(in + full * ew, kept - full * w, inverse);
       }
       const CW c = EW::mul(x, EW::ld(ch + j1 * ew, w));
       EW::st(a + j1 * ew, w, c);
@@ -494,22 +489,39 @@ struct Algorithms {
       if (inverse) y = CW{y.im, y.re};
       EW::store_interleaved(out + j1 * ew, y);
     }
-    if (full_out * w < n) {
-      T tail[2 * w];
+    if (const Index rest_out = n - full_out * w; rest_out > 0) {
       CW y = EW::mul(unfold<EW>(a, odd, fold, full_out, half), EW::ld(ch + full_out * ew, w));
-      if (excess > 0) {
-        T z[2 * w] = {};
-        for (Index j = full_out * w; j < n; ++j) {
-          z[j - full_out * w] = root[2 * j];
-          z[w + j - full_out * w] = root[2 * j + 1];
-        }
-        y = EW::add(y, late_terms<EW>(late, excess, EW::ld(z, w)));
-      }
-      EW::st(tail, w, y);
-      for (Index j = full_out * w; j < n; ++j) {
-        out[2 * j + (inverse ? 1 : 0)] = tail[j - full_out * w];
-        out[2 * j + (inverse ? 0 : 1)] = tail[w + j - full_out * w];
-      }
+      if (excess > 0)
+        y = EW::add(y, late_terms<EW>(late, excess,
+                                      load_partial<EW>(root + full_out * ew, rest_out, false)));
+      store_partial<EW>(out + full_out * ew, rest_out, inverse, y);
+    }
+  }
+
+  // The first `count` (< W) interleaved complex values at p as one lane vector, zero beyond;
+  // real and imaginary parts swapped when `swap` (the inverse-by-forward trick).
+  template <class EW>
+  TOKENMIX_FFT_INLINE static typename EW::C load_partial(const T* p, Index count, bool swap) {
+    constexpr int w = EW::W;
+    T lanes[2 * w] = {};
+    for (Index t = 0; t < count; ++t) {
+      lanes[t] = p[2 * t + (swap ? 1 : 0)];
+      lanes[w + t] = p[2 * t + (swap ? 0 : 1)];
+    }
+    return EW::ld(lanes, w);
+  }
+
+  // The first `count` (< W) lanes of y to interleaved complex values at p (the inverse of
+  // load_partial).
+  template <class EW>
+  TOKENMIX_FFT_INLINE static void store_partial(T* p, Index count, bool swap,
+                                                const typename EW::C& y) {
+    constexpr int w = EW::W;
+    T lanes[2 * w];
+    EW::st(lanes, w, y);
+    for (Index t = 0; t < count; ++t) {
+      p[2 * t + (swap ? 1 : 0)] = lanes[t];
+      p[2 * t + (swap ? 0 : 1)] = lanes[w + t];
     }
   }
 
