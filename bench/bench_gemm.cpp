@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
   for (const Shape& s : shapes()) register_shape(s);
   for (const Shape& s : {Shape{196, 2048, 512}, Shape{196, 1536, 256}, Shape{512, 3072, 768}})
     register_linear_gelu(s);
+  tokenmix_bench::register_peak_benchmarks();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   tokenmix_bench::add_common_context();
