@@ -78,20 +78,20 @@ TEST_CASE("Bluestein sizes: smooth lengths that fit, the cheapest by pass count"
   for (Index n : {300, 1009, 1031, 2053, 4099, 5000}) {
     INFO("n = " << n);
     const Index c = bluestein_size(n);
-    CHECK(c >= 2 * n - 1 - max_bluestein_excess);
+    CHECK(c >= 2 * n - 1 - max_bluestein_overlap);
     CHECK(c % 256 == 0);
     CHECK(smooth(c));
     // No cheaper admissible length up to twice the smallest.
-    for (Index m = 2 * n - 1 - max_bluestein_excess; m <= 2 * c; ++m)
+    for (Index m = 2 * n - 1 - max_bluestein_overlap; m <= 2 * c; ++m)
       if (smooth(m) && m % 256 == 0) CHECK(bluestein_cost(n, c) <= bluestein_cost(n, m));
   }
   CHECK(bluestein_size(1009) == 2048);
-  // Just past a power of two: a few inputs added directly instead of a 25% longer length.
+  // Just past a power of two: a few corrected outputs instead of a 25% longer length.
   CHECK(bluestein_size(4099) == 8192);
-  CHECK(bluestein_excess(4099, 8192) == 5);
+  CHECK(bluestein_overlap(4099, 8192) == 5);
   CHECK(bluestein_size(2053) == 4096);
   // Below 512 points the length always holds every lag.
-  for (Index n = 1; n <= 256; ++n) REQUIRE(bluestein_excess(n, bluestein_size(n)) == 0);
+  for (Index n = 1; n <= 256; ++n) REQUIRE(bluestein_overlap(n, bluestein_size(n)) == 0);
 }
 
 TEST_CASE("Bluestein is chosen for large prime factors only", "[core][fft_plan]") {

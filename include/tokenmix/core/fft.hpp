@@ -44,28 +44,34 @@ namespace fft {
 template <class T>
 std::shared_ptr<const Plan<T>> cached_plan(Index n);
 
+// exp(-i pi j^2 / n) = w_{2n}^(j^2), with j^2 reduced mod 2n exactly in integers.
+inline void bluestein_chirp(Index j, Index n, double& re, double& im) {
+  const auto k = static_cast<Index>((static_cast<unsigned long long>(j) * j) %
+                                    static_cast<unsigned long long>(2 * n));
+  unit_root(k, 2 * n, re, im);
+}
+
 // Bluestein spectrum FFT(conj chirp)/conv, computed in double whatever T is.
 template <class T>
 void build_bluestein(Plan<T>& plan) {
   const Index n = plan.n;
   const Index conv = bluestein_size(n);
-  const Index excess = bluestein_excess(n, conv);
+  const Index overlap = bluestein_overlap(n, conv);
   plan.conv = conv;
-  plan.excess = excess;
+  plan.overlap = overlap;
   plan.sub = cached_plan<T>(conv);
   plan.chirp.resize(2 * n);
   std::vector<double> b(2 * conv, 0.0);
   for (Index j = 0; j < n; ++j) {
-    // exp(-i pi j^2 / n) = w_{2n}^(j^2), with j^2 reduced mod 2n exactly in integers.
-    const Index k = static_cast<Index>((static_cast<unsigned long long>(j) * j) %
-                                       static_cast<unsigned long long>(2 * n));
     double re, im;
-    unit_root(k, 2 * n, re, im);
+    bluestein_chirp(j, n, re, im);
     plan.chirp[2 * j] = static_cast<T>(re);
     plan.chirp[2 * j + 1] = static_cast<T>(im);
     b[2 * j] = re;
     b[2 * j + 1] = -im;
-    if (j > 0 && j < n - excess) {
+    // Negative lags from conv - 1 down; the shared slots n - overlap .. n - 1 keep the
+    // positive ones.
+    if (j > 0 && j < n - overlap) {
       b[2 * (conv - j)] = re;
       b[2 * (conv - j) + 1] = -im;
     }
@@ -76,14 +82,13 @@ void build_bluestein(Plan<T>& plan) {
   E1::direct(*dplan, b.data(), 2, 1, b.data(), 2, 1, scratch.data());
   plan.kernel.resize(2 * conv);
   for (Index k = 0; k < 2 * conv; ++k) plan.kernel[k] = static_cast<T>(b[k] / conv);
-  if (excess > 0) {
-    plan.root.resize(2 * n);
-    for (Index k = 0; k < n; ++k) {
-      double re, im;
-      unit_root(-k, n, re, im);
-      plan.root[2 * k] = static_cast<T>(re);
-      plan.root[2 * k + 1] = static_cast<T>(im);
-    }
+  plan.wrap.resize(2 * overlap);
+  for (Index t = 0; t < overlap; ++t) {
+    double nre, nim, pre, pim;
+    bluestein_chirp(n - overlap + t, n, nre, nim);
+    bluestein_chirp(conv - n + overlap - t, n, pre, pim);
+    plan.wrap[2 * t] = static_cast<T>(nre - pre);
+    plan.wrap[2 * t + 1] = static_cast<T>(pim - nim);
   }
 }
 
@@ -323,40 +328,43 @@ struct Algorithms {
       Ent<T, W>::direct(plan, in, is, iim, out, os, oim, scratch);
       return;
     }
-    const Index n = plan.n, conv = plan.conv, excess = plan.excess, kept = n - excess;
+    const Index n = plan.n, conv = plan.conv, overlap = plan.overlap;
     const Plan<T>& sub = *plan.sub;
     T* a = scratch;
     T* rest = scratch + conv * E;
     const T* chirp = plan.chirp.data();
     const T* ker = plan.kernel.data();
-    C late[max_bluestein_excess];
-    for (Index i = 0; i < excess; ++i) late[i] = En::ld(in + (kept + i) * is, iim);
-    for (Index j = 0; j < kept; ++j)
-      En::st(a + j * E, W,
-             En::mulw(En::ld(in + j * is, iim), (V{} + static_cast<T>(chirp[2 * j])), (V{} + static_cast<T>(chirp[2 * j + 1]))));
-    for (Index j = kept; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
+    const auto chirp_at = [chirp](Index j) {
+      return C{V{} + chirp[2 * j], V{} + chirp[2 * j + 1]};
+    };
+    C late[max_bluestein_overlap];  // saved before an in-place output overwrites them
+    for (Index i = 0; i < overlap; ++i)
+      late[i] = En::mul(En::ld(in + (n - overlap + i) * is, iim), chirp_at(n - overlap + i));
+    for (Index j = 0; j < n; ++j) En::st(a + j * E, W, En::mul(En::ld(in + j * is, iim), chirp_at(j)));
+    for (Index j = n; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
     Ent<T, W>::direct(sub, a, E, W, a, E, W, rest);
     for (Index k = 0; k < conv; ++k)
       En::st(a + k * E, W,
              En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(ker[2 * k])), (V{} + static_cast<T>(ker[2 * k + 1]))));
     Ent<T, W>::direct(sub, a + W, E, -W, a + W, E, -W, rest);  // inverse: re and im swapped
     for (Index k = 0; k < n; ++k) {
-      C y = En::mulw(En::ld(a + k * E, W), (V{} + static_cast<T>(chirp[2 * k])), (V{} + static_cast<T>(chirp[2 * k + 1])));
-      if (excess > 0)
-        y = En::add(y, late_terms<En>(late, excess,
-                                      C{V{} + plan.root[2 * k], V{} + plan.root[2 * k + 1]}));
-      En::st(out + k * os, oim, y);
+      C z = En::ld(a + k * E, W);
+      if (k < overlap) z = En::add(z, wrap_fix<En>(late, overlap, plan.wrap.data(), k));
+      En::st(out + k * os, oim, En::mul(z, chirp_at(k)));
     }
   }
 
-  // Sum over the inputs Bluestein left out, x[n-d] w_n^(-d k) for d = 1..excess, by Horner
-  // in z = w_n^(-k); late[i] holds x[n - excess + i].
+  // The part of convolution output k < overlap that the shared slots got wrong: the products
+  // of chirped inputs n - overlap + i (late[i], i >= k) with the negative lags their slots do
+  // not hold, minus those with the positive lags they do.
   template <class EN>
-  TOKENMIX_FFT_INLINE static typename EN::C late_terms(const typename EN::C* late, Index excess,
-                                                       const typename EN::C& z) {
-    typename EN::C acc = late[0];
-    for (Index i = 1; i < excess; ++i) acc = EN::add(EN::mul(acc, z), late[i]);
-    return EN::mul(acc, z);
+  TOKENMIX_FFT_INLINE static typename EN::C wrap_fix(const typename EN::C* late, Index overlap,
+                                                     const T* wrap, Index k) {
+    using VN = typename EN::V;
+    typename EN::C acc{VN{}, VN{}};
+    for (Index i = k; i < overlap; ++i)
+      acc = EN::add(acc, EN::mulw(late[i], VN{} + wrap[2 * (i - k)], VN{} + wrap[2 * (i - k) + 1]));
+    return acc;
   }
 
   TOKENMIX_FFT_INLINE static void single(const Plan<T>& plan, bool inverse, const T* in, T* out,
@@ -410,9 +418,10 @@ struct Algorithms {
   // DFTs of W, the kernel product, the inverse DFTs of W and both twiddle products happen in
   // registers in one pass, and the inverse length-m transforms bring the samples back to
   // natural order. The frequency bins are never put in natural order (the convolution does
-  // not need them to be). The chirped input fills at most the first m/2 rows, so each
-  // length-m transform runs as two of m/2, even bins from x and odd bins from x w_m^j1 (one
-  // pass fewer, none over zeros), and the inverse ones are folded back on the way out.
+  // not need them to be). The chirped input fills the first m/2 rows and at most a few
+  // more, so each length-m transform runs as two of m/2, even bins from x and odd bins from
+  // x w_m^j1 (one pass fewer, none over zeros), and the inverse ones are folded back on the
+  // way out.
   template <class OW>
   TOKENMIX_FFT_INLINE static void bluestein_four_step(const Plan<T>& plan, const FourStep<T>& bl,
                                                       bool inverse, const T* in, T* out,
@@ -430,24 +439,30 @@ struct Algorithms {
     const T* ch = bl.chirp.data();
     const T* fold = bl.fold.data();
     // Inverse = forward with real and imaginary parts swapped on the way in and out.
-    const Index excess = plan.excess, kept = n - excess;
-    CW late[max_bluestein_excess];
-    for (Index i = 0; i < excess; ++i) {
-      const T re = in[2 * (kept + i)], im = in[2 * (kept + i) + 1];
-      late[i] = inverse ? CW{VW{} + im, VW{} + re} : CW{VW{} + re, VW{} + im};
-    }
-    const Index full = kept / w;  // kept <= conv / 2, so full <= half
-    for (Index j1 = 0; j1 < half; ++j1) {
+    C1 late[max_bluestein_overlap];
+    save_late(plan, in, inverse, late);
+    // Row j1 + m/2 of the input (the few inputs past conv / 2, if any) folds into row j1:
+    // even bins transform x[j1] + x[j1 + m/2], odd bins (x[j1] - x[j1 + m/2]) w_m^j1.
+    const Index full = n / w, rows = (n + w - 1) / w;
+    const auto input_row = [&](Index j1) {
       CW x{VW{}, VW{}};
       if (j1 < full) {
         x = EW::load_interleaved(in + j1 * ew);
         if (inverse) x = CW{x.im, x.re};
-      } else if (j1 == full) {
-        x = load_partial<EW>(in + full * ew, kept - full * w, inverse);
+      } else if (j1 < rows) {
+        x = load_partial<EW>(in + full * ew, n - full * w, inverse);
       }
-      const CW c = EW::mul(x, EW::ld(ch + j1 * ew, w));
+      return EW::mul(x, EW::ld(ch + j1 * ew, w));
+    };
+    for (Index j1 = 0; j1 < half; ++j1) {
+      CW c = input_row(j1), d = c;
+      if (j1 + half < rows) {
+        const CW hi = input_row(j1 + half);
+        c = EW::add(c, hi);
+        d = EW::sub(d, hi);
+      }
       EW::st(a + j1 * ew, w, c);
-      EW::st(odd + j1 * ew, w, EW::mulw(c, VW{} + fold[2 * j1], VW{} + fold[2 * j1 + 1]));
+      EW::st(odd + j1 * ew, w, EW::mulw(d, VW{} + fold[2 * j1], VW{} + fold[2 * j1 + 1]));
     }
     Ent<T, w>::direct(*bl.sub_m, a, ew, w, a, ew, w, rest);
     Ent<T, w>::direct(*bl.sub_m, odd, ew, w, odd, ew, w, rest);
@@ -480,21 +495,40 @@ struct Algorithms {
     // Inverse transforms, in place.
     Ent<T, w>::direct(*bl.sub_m, a + w, ew, -w, a + w, ew, -w, rest);
     Ent<T, w>::direct(*bl.sub_m, odd + w, ew, -w, odd + w, ew, -w, rest);
-    const T* root = plan.root.data();
-    const Index full_out = n / w;
-    for (Index j1 = 0; j1 < full_out; ++j1) {
+    for (Index j1 = 0; j1 < full; ++j1) {
       CW y = EW::mul(unfold<EW>(a, odd, fold, j1, half), EW::ld(ch + j1 * ew, w));
-      if (excess > 0)
-        y = EW::add(y, late_terms<EW>(late, excess, EW::load_interleaved(root + j1 * ew)));
       if (inverse) y = CW{y.im, y.re};
       EW::store_interleaved(out + j1 * ew, y);
     }
-    if (const Index rest_out = n - full_out * w; rest_out > 0) {
-      CW y = EW::mul(unfold<EW>(a, odd, fold, full_out, half), EW::ld(ch + full_out * ew, w));
-      if (excess > 0)
-        y = EW::add(y, late_terms<EW>(late, excess,
-                                      load_partial<EW>(root + full_out * ew, rest_out, false)));
-      store_partial<EW>(out + full_out * ew, rest_out, inverse, y);
+    if (full < rows)
+      store_partial<EW>(out + full * ew, n - full * w, inverse,
+                        EW::mul(unfold<EW>(a, odd, fold, full, half), EW::ld(ch + full * ew, w)));
+    add_wrap_fix(plan, late, inverse, out);
+  }
+
+  using C1 = typename Engine<Lanes<T, 1>>::C;
+
+  // The last `overlap` inputs, chirped (parts swapped for the inverse), for wrap_fix; saved
+  // before an in-place output overwrites them.
+  TOKENMIX_FFT_INLINE static void save_late(const Plan<T>& plan, const T* in, bool inverse,
+                                            C1* late) {
+    const Index first = plan.n - plan.overlap;
+    for (Index i = 0; i < plan.overlap; ++i) {
+      const Index j = first + i;
+      const C1 x = inverse ? C1{in[2 * j + 1], in[2 * j]} : C1{in[2 * j], in[2 * j + 1]};
+      late[i] = Engine<Lanes<T, 1>>::mul(x, C1{plan.chirp[2 * j], plan.chirp[2 * j + 1]});
+    }
+  }
+
+  // Adds chirp[k] wrap_fix(k) to the interleaved outputs k < overlap.
+  TOKENMIX_FFT_INLINE static void add_wrap_fix(const Plan<T>& plan, const C1* late, bool inverse,
+                                               T* out) {
+    for (Index k = 0; k < plan.overlap; ++k) {
+      const C1 f = Engine<Lanes<T, 1>>::mul(
+          wrap_fix<Engine<Lanes<T, 1>>>(late, plan.overlap, plan.wrap.data(), k),
+          C1{plan.chirp[2 * k], plan.chirp[2 * k + 1]});
+      out[2 * k] += inverse ? f.im : f.re;
+      out[2 * k + 1] += inverse ? f.re : f.im;
     }
   }
 
@@ -589,37 +623,28 @@ struct Algorithms {
   TOKENMIX_FFT_INLINE static void single_bluestein(const Plan<T>& plan, bool inverse,
                                                    const T* in, T* out, T* scratch) {
     using E1 = Engine<Lanes<T, 1>>;
-    using C1 = typename E1::C;
-    const Index n = plan.n, conv = plan.conv, excess = plan.excess, kept = n - excess;
+    const Index n = plan.n, conv = plan.conv;
     T* a = scratch;
     T* rest = scratch + 2 * conv;
     const T* ch = plan.chirp.data();
     const T* ker = plan.kernel.data();
-    const T* root = plan.root.data();
-    const T sign = inverse ? T(-1) : T(1);  // inverse: conjugate input and output
-    C1 late[max_bluestein_excess];
-    for (Index i = 0; i < excess; ++i)
-      late[i] = C1{in[2 * (kept + i)], sign * in[2 * (kept + i) + 1]};
-    for (Index j = 0; j < kept; ++j) {
-      const T xr = in[2 * j], xi = sign * in[2 * j + 1];
-      a[2 * j] = xr * ch[2 * j] - xi * ch[2 * j + 1];
-      a[2 * j + 1] = xr * ch[2 * j + 1] + xi * ch[2 * j];
+    C1 late[max_bluestein_overlap];
+    save_late(plan, in, inverse, late);
+    for (Index j = 0; j < n; ++j) {
+      const C1 x = inverse ? C1{in[2 * j + 1], in[2 * j]} : C1{in[2 * j], in[2 * j + 1]};
+      E1::st(a + 2 * j, 1, E1::mul(x, C1{ch[2 * j], ch[2 * j + 1]}));
     }
-    for (Index j = 2 * kept; j < 2 * conv; ++j) a[j] = T(0);
+    for (Index j = 2 * n; j < 2 * conv; ++j) a[j] = T(0);
     single_direct(*plan.sub, false, a, a, rest);
-    for (Index k = 0; k < conv; ++k) {
-      const T ar = a[2 * k], ai = a[2 * k + 1];
-      a[2 * k] = ar * ker[2 * k] - ai * ker[2 * k + 1];
-      a[2 * k + 1] = ar * ker[2 * k + 1] + ai * ker[2 * k];
-    }
+    for (Index k = 0; k < conv; ++k)
+      E1::st(a + 2 * k, 1, E1::mul(E1::ld(a + 2 * k, 1), C1{ker[2 * k], ker[2 * k + 1]}));
     single_direct(*plan.sub, true, a, a, rest);
     for (Index k = 0; k < n; ++k) {
-      C1 y = E1::mul(C1{a[2 * k], a[2 * k + 1]}, C1{ch[2 * k], ch[2 * k + 1]});
-      if (excess > 0)
-        y = E1::add(y, late_terms<E1>(late, excess, C1{root[2 * k], root[2 * k + 1]}));
-      out[2 * k] = y.re;
-      out[2 * k + 1] = sign * y.im;
+      const C1 y = E1::mul(E1::ld(a + 2 * k, 1), C1{ch[2 * k], ch[2 * k + 1]});
+      out[2 * k] = inverse ? y.im : y.re;
+      out[2 * k + 1] = inverse ? y.re : y.im;
     }
+    add_wrap_fix(plan, late, inverse, out);
   }
 
   // `count` transforms; element i of transform b at in + 2*(b*idist + i*istride).

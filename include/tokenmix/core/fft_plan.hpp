@@ -137,31 +137,34 @@ inline double smooth_pass_cost(Index n) {
   return c;
 }
 
-// Bluestein leaves up to this many trailing inputs out of its convolution and adds their
-// terms to every output directly (a Horner sum in w_n^-k), so that a length just past a
-// smooth size convolves over that size: 4099 (2n - 1 = 8197) runs on 8192 points, not 10240.
-inline constexpr Index max_bluestein_excess = 16;
+// Bluestein's circular convolution holds the chirp lags -(n-1) .. n-1 in 2n - 1 slots; it may
+// run on up to this many slots fewer, so that a length just past a smooth size convolves over
+// that size (4099, 2n - 1 = 8197, on 8192 points, not 10240). The shared slots hold the
+// positive lags; the few products that needed the negative lag of a shared slot (outputs
+// k < overlap, each from the last overlap - k inputs) are corrected directly afterwards.
+inline constexpr Index max_bluestein_overlap = 16;
 
-// Inputs left out when convolving n points over conv: the circular convolution must hold the
-// chirp lags -(n-1-excess) .. n-1 without overlap.
-inline Index bluestein_excess(Index n, Index conv) {
+// Slots shared by a positive and a negative chirp lag when convolving n points over conv.
+inline Index bluestein_overlap(Index n, Index conv) {
   return std::max<Index>(0, 2 * n - 1 - conv);
 }
 
-// Relative cost of convolving n points over conv: its passes, plus the excess terms (one
-// complex multiply-add per output and term, about a quarter of an element pass).
+// Relative cost of convolving n points over conv: its passes, plus the overlap corrections
+// (overlap (overlap + 1) / 2 scalar complex multiply-adds, each costing about as much as six
+// elements of a vectorised pass).
 inline double bluestein_cost(Index n, Index conv) {
+  const auto overlap = static_cast<double>(bluestein_overlap(n, conv));
   return static_cast<double>(conv) * (1.0 + smooth_pass_cost(conv)) +
-         0.25 * static_cast<double>(bluestein_excess(n, conv) * n);
+         3.0 * overlap * (overlap + 1.0);
 }
 
-// Bluestein's convolution length: 2^a 3^b 5^c >= 2n - 1 - max_bluestein_excess, and from
+// Bluestein's convolution length: 2^a 3^b 5^c >= 2n - 1 - max_bluestein_overlap, and from
 // 512 on a multiple of 256 so that single transforms of it take the four-step path with 16
 // lanes; among those up to twice the smallest, the cheapest by bluestein_cost.
 inline Index bluestein_size(Index n) {
   const Index need = 2 * n - 1;
   if (need < 512) return smooth_size(need);
-  Index best = smooth_size(need - max_bluestein_excess);
+  Index best = smooth_size(need - max_bluestein_overlap);
   while (best % 256 != 0) best = smooth_size(best + 1);
   double best_cost = bluestein_cost(n, best);
   for (Index c = smooth_size(best + 1); c <= 2 * best; c = smooth_size(c + 1)) {
@@ -180,8 +183,9 @@ inline bool prefer_bluestein(Index n) {
   if (n < 8) return false;
   if (largest_prime_factor(n) > max_generic_radix) return true;
   const Index conv = bluestein_size(n);
+  const auto overlap = static_cast<double>(bluestein_overlap(n, conv));
   return 2.0 * direct_cost(conv) * 1.5 + 6.0 * static_cast<double>(conv) +
-             4.0 * static_cast<double>(bluestein_excess(n, conv) * n) <
+             3.0 * overlap * (overlap + 1.0) <
          direct_cost(n);
 }
 
@@ -212,12 +216,14 @@ struct Plan {
   std::vector<T> twiddle;  // (re, im) pairs
   std::vector<T> coef;     // (cos, sin) pairs
   // Bluestein (when conv > 0): x -> chirp * (conv-length circular convolution with chirp*).
-  // The last `excess` inputs stay out of the convolution; their terms are added directly.
-  Index conv = 0, excess = 0;
+  // `overlap` slots of the convolution hold both a positive and a negative chirp lag.
+  Index conv = 0, overlap = 0;
   std::shared_ptr<const Plan<T>> sub;
   std::vector<T> chirp;   // n pairs exp(-i pi j^2 / n)
   std::vector<T> kernel;  // conv pairs: FFT(conj chirp, wrapped) / conv
-  std::vector<T> root;    // n pairs w_n^(-k), when excess > 0
+  // overlap pairs conj chirp[n - overlap + t] - conj chirp[conv - n + overlap - t]: the lag a
+  // product needed minus the one its shared slot holds.
+  std::vector<T> wrap;
 
   // Four-step tables for lane widths 2, 4, 8, 16, 32 (slot log2(W) - 1).
   mutable std::array<std::once_flag, 5> four_step_once;
