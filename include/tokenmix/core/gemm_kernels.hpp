@@ -272,6 +272,31 @@ struct Avx512MathF32 {
   }
 };
 
+// r = broadcast of the element at byte address base + index * S (S = 1, 2, 4, 8; S = 0:
+// base). Written as an instruction so that the address stays in scaled-index form: from
+// pointer arithmetic the compiler hoists one offset register per A row read in place and,
+// with 14 rows, spills them (one extra load per broadcast). The unsized-array operand tells
+// the compiler that memory from base on is read; %0 is the xmm, ymm or zmm that Reg is. r is
+// an out-parameter because returning a vector from a function without the target attribute
+// would change the ABI. The float and double forms differ only in the mnemonic.
+#define TOKENMIX_GEMM_BROADCAST_ASM(insn)                                              \
+  if constexpr (S == 0)                                                               \
+    __asm__(insn " (%1), %0" : "=v"(r) : "r"(base), "m"(*(const T(*)[])base));        \
+  else                                                                                \
+    __asm__(insn " (%1,%2,%c3), %0"                                                   \
+            : "=v"(r)                                                                 \
+            : "r"(base), "r"(index), "n"(S), "m"(*(const T(*)[])base))
+template <class Reg, class T, int S>
+TOKENMIX_GEMM_INLINE void x86_broadcast_scaled(Reg& r, const T* base, Index index) {
+  static_assert(S == 0 || S == 1 || S == 2 || S == 4 || S == 8, "x86 scales are 1, 2, 4, 8");
+  if constexpr (sizeof(T) == 4) {
+    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastss");
+  } else {
+    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastsd");
+  }
+}
+#undef TOKENMIX_GEMM_BROADCAST_ASM
+
 // The first `count` of W lanes as an AVX-512 mask.
 template <class Mask, int W>
 TOKENMIX_GEMM_INLINE Mask lanes_mask(Index count) {
@@ -301,6 +326,12 @@ struct Avx512Vec {
   using mask = typename X86Regs<T>::kmask;
   static constexpr int width = 64 / sizeof(T);
   static constexpr bool has_transpose = true;
+  template <int S>
+  static TOKENMIX_AVX512_FN reg broadcast_scaled(const T* base, Index index) {
+    reg r;
+    x86_broadcast_scaled<reg, T, S>(r, base, index);
+    return r;
+  }
   static TOKENMIX_AVX512_FN mask first(Index count) { return lanes_mask<mask, width>(count); }
   static TOKENMIX_AVX512_FN reg zero() {
     if constexpr (f32) return _mm512_setzero_ps(); else return _mm512_setzero_pd();
@@ -445,6 +476,12 @@ struct Avx2Vec {
   using mask = __m256i;
   static constexpr int width = 32 / sizeof(T);
   static constexpr bool has_transpose = false;
+  template <int S>
+  static TOKENMIX_AVX2_FN reg broadcast_scaled(const T* base, Index index) {
+    reg r;
+    x86_broadcast_scaled<reg, T, S>(r, base, index);
+    return r;
+  }
   static TOKENMIX_AVX2_FN mask first(Index count) {
     const int n = static_cast<int>(count < 0 ? 0 : count > width ? width : count);
     if constexpr (f32)

@@ -68,10 +68,13 @@ TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<ty
 //                   at t.b_pack (panel stride t.b_pack_ps): the first A sliver of a block
 //                   packs B while it computes, so packing costs no separate pass.
 // DirectA: A is read where it lies, element (r, p) at t.a[r * t.a_rs + p * t.a_ps] (rows past
-// mr read row mr - 1 and are never stored), instead of a packed sliver.
+// mr read row mr - 1 and are never stored), instead of a packed sliver. Scaled (DirectA with
+// mr == MR, on traits with broadcast_scaled): row 5q + r is addressed from a base pointer
+// per five rows plus the row stride times 1, 2, 4 (r = 1, 2, 4) or three row strides (r = 3),
+// so the loop needs ceil(MR / 5) pointers and two strides, not MR row pointers.
 // AS is the row count of the packed A sliver (its step per k), MR <= AS the rows computed:
 // a last sliver of a few rows runs a shorter tile over the same packed layout.
-template <class V, int MR, int NV, GemmB Mode, bool DirectA, int AS = MR>
+template <class V, int MR, int NV, GemmB Mode, bool DirectA, int AS = MR, bool Scaled = false>
 TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   using T = typename V::T;
   using reg = typename V::reg;
@@ -109,10 +112,17 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   gemm_zero<V>(acc);
 
   const T* a = t.a;
-  const T* arow[DirectA ? MR : 1];
-  if constexpr (DirectA) {
+  const T* arow[DirectA && !Scaled ? MR : 1];
+  if constexpr (DirectA && !Scaled) {
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) arow[i] = t.a + std::min<Index>(i, t.mr - 1) * t.a_rs;
+  }
+  constexpr int AB = Scaled ? (MR + 4) / 5 : 1;
+  const T* abase[AB];
+  const Index rs1 = t.a_rs * Index(sizeof(T)), rs3 = 3 * rs1;
+  if constexpr (Scaled) {
+#pragma GCC unroll 8
+    for (int q = 0; q < AB; ++q) abase[q] = t.a + 5 * q * t.a_rs;
   }
   const Index a_ps = t.a_ps;
   Index a_off = 0;
@@ -135,14 +145,30 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     }
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const reg ai = V::set1(DirectA ? arow[i][a_off] : a[i]);
+      reg ai;
+      if constexpr (Scaled) {
+        const T* base = abase[i / 5];
+        switch (i % 5) {
+          case 0: ai = V::template broadcast_scaled<0>(base, 0); break;
+          case 1: ai = V::template broadcast_scaled<1>(base, rs1); break;
+          case 2: ai = V::template broadcast_scaled<2>(base, rs1); break;
+          case 3: ai = V::template broadcast_scaled<1>(base, rs3); break;
+          default: ai = V::template broadcast_scaled<4>(base, rs1); break;
+        }
+      } else {
+        ai = V::set1(DirectA ? arow[i][a_off] : a[i]);
+      }
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[i][v] = V::fmadd(ai, b[v], acc[i][v]);
     }
-    if constexpr (DirectA)
+    if constexpr (Scaled) {
+#pragma GCC unroll 8
+      for (int q = 0; q < AB; ++q) abase[q] += a_ps;
+    } else if constexpr (DirectA) {
       a_off += a_ps;
-    else
+    } else {
       a += AS;
+    }
   }
 
   const bool heavy = t.epilogue && (t.epilogue->act == Activation::gelu_erf ||
@@ -313,6 +339,14 @@ TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index 
   }
 }
 
+// Whether V can broadcast from a scaled-index address (see gemm_tile's Scaled).
+template <class V, class = void>
+struct has_broadcast_scaled : std::false_type {};
+template <class V>
+struct has_broadcast_scaled<
+    V, decltype(void(V::template broadcast_scaled<1>(static_cast<const typename V::T*>(nullptr), 0)))>
+    : std::true_type {};
+
 template <class V, int MR_, int NV_>
 struct GemmKernel {
   using T = typename V::T;
@@ -356,6 +390,13 @@ struct GemmKernel {
   }
   template <int NV, int R>
   static void run(const GemmTile<T>& t, GemmB mode, bool direct_a) {
+    // Scaled addressing for whole slivers in the two common modes only (in_place tiles are
+    // the few last ones of a direct-B call): each instantiation costs compile time.
+    if constexpr (has_broadcast_scaled<V>::value && R == MR_) {
+      if (direct_a && t.mr == R && mode != GemmB::in_place)
+        return mode == GemmB::packed ? gemm_tile<V, R, NV, GemmB::packed, true, MR_, true>(t)
+                                     : gemm_tile<V, R, NV, GemmB::pack, true, MR_, true>(t);
+    }
     if (direct_a) {
       switch (mode) {
         case GemmB::packed: return gemm_tile<V, R, NV, GemmB::packed, true, MR_>(t);
