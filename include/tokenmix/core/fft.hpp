@@ -817,11 +817,11 @@ struct Kernels {
 
 template <class T, int W>
 struct ScalarEntries {
-  static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+  TOKENMIX_FFT_NOCLONE static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
   }
-  static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+  TOKENMIX_FFT_NOCLONE static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
                                   T* out, Index os, Index oim, T* s) {
     if (inv)
       Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
@@ -844,11 +844,11 @@ struct ScalarEntries {
 #if defined(TOKENMIX_HAVE_X86_DISPATCH)
 template <class T, int W>
 struct Avx2Entries {
-  TOKENMIX_TARGET_AVX2 static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+  TOKENMIX_TARGET_AVX2 TOKENMIX_FFT_NOCLONE static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
   }
-  TOKENMIX_TARGET_AVX2 static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+  TOKENMIX_TARGET_AVX2 TOKENMIX_FFT_NOCLONE static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
                                   T* out, Index os, Index oim, T* s) {
     if (inv)
       Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
@@ -870,11 +870,11 @@ struct Avx2Entries {
 
 template <class T, int W>
 struct Avx512Entries {
-  TOKENMIX_TARGET_AVX512 static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
+  TOKENMIX_TARGET_AVX512 TOKENMIX_FFT_NOCLONE static void direct(const Plan<T>& p, const T* in, Index is, Index iim, T* out, Index os,
                      Index oim, T* s) {
     Engine<Lanes<T, W>>::direct(p, in, is, iim, out, os, oim, s);
   }
-  TOKENMIX_TARGET_AVX512 static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
+  TOKENMIX_TARGET_AVX512 TOKENMIX_FFT_NOCLONE static void direct_interleaved(const Plan<T>& p, bool inv, const T* in, Index is,
                                   T* out, Index os, Index oim, T* s) {
     if (inv)
       Engine<Lanes<T, W>>::template direct<2>(p, in, is, 0, out, os, oim, s);
