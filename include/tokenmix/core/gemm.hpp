@@ -252,14 +252,32 @@ void gemm_driver(GemmCall<typename K::T> g, int threads) {
     gemm_chunk<K>(g, 0, g.m, 0, g.n);
     return;
   }
-  // Split C into `workers` row or column ranges of whole tiles, whichever balances better
-  // (columns on a tie: each thread then packs only its own part of B).
+  // Split C into `workers` row or column ranges of whole tiles, whichever costs a thread
+  // less: its share of the flops over the balance of the split, plus the packing the split
+  // repeats. With columns every thread packs all of A (unless its columns are few enough to
+  // read A in place), with rows all of B (unless B is packed ahead or read in place). Costs
+  // per packed element in flops, from a single-thread profile at 1024^3 (A transposes 4.5%
+  // of the time, B copies 2.7%): ~90 for a transpose, ~55 for a copy. Columns used to win
+  // every tie; at 1024^3 (now rows) the pair of threads spent less CPU time per call with
+  // rows: one-thread CPU time / (two-thread CPU time / 2) was 1.83..2.15 in 5 runs, against
+  // 1.70..1.86 in 9 with columns. The model changes the split only for large square-ish
+  // shapes (1024^3, 2048^3, 1024x768x1024, 2048x768x2048 of the benchmark).
   const Index tiles_n = (g.n + NU - 1) / NU, tiles_m = (g.m + MR - 1) / MR;
   const auto balance = [&](Index tiles) {
     const Index per = (tiles + workers - 1) / workers;
     return double(tiles) / double(per * workers);
   };
-  const bool split_n = balance(tiles_n) >= balance(tiles_m);
+  const Index n_part = (tiles_n + workers - 1) / workers * NU;
+  const Index m_part = (tiles_m + workers - 1) / workers * MR;
+  const double pack_a = 90.0 * double(g.m) * double(g.k);
+  const double pack_b = (g.trans_b ? 90.0 : 55.0) * double(g.k) * double(g.n);
+  const auto b_packed = [&](Index rows) { return !g.packed && (g.trans_b || rows > 4 * MR); };
+  const double share = flops / workers;
+  const double cost_n = share / balance(tiles_n) + (n_part > 8 * Bk::NR ? pack_a : 0.0) +
+                        (b_packed(g.m) ? pack_b / workers : 0.0);
+  const double cost_m = share / balance(tiles_m) + (g.n > 8 * Bk::NR ? pack_a / workers : 0.0) +
+                        (b_packed(m_part) ? pack_b : 0.0);
+  const bool split_n = cost_n <= cost_m;
   const Index tiles = split_n ? tiles_n : tiles_m;
   const Index unit = split_n ? NU : MR;
   const Index extent = split_n ? g.n : g.m;
