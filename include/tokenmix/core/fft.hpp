@@ -291,8 +291,10 @@ Mix2dLayout mix2d_layout(const Plan<T>& pn, const Plan<T>& pd, Index n, Index d,
   s.dc = d % 2 == 0 ? d / 2 : s.dh;
   s.dhp = (s.dc + w - 1) / w * w;
   s.bs = s.dhp;
-  // Row strides that are multiples of 4 KiB make strided column reads alias in L1.
-  if ((s.bs * static_cast<Index>(sizeof(T))) % 4096 == 0) s.bs += w;
+  // A row stride of an even number of cache lines (1 KiB at d = 512) crowds the strided
+  // column reads and writes into a fraction of the cache sets; make it odd.
+  const Index line = 64 / static_cast<Index>(sizeof(T));
+  if (s.bs % line == 0 && (s.bs / line) % 2 == 0) s.bs += w;
   s.b = 0;
   s.l = s.b + 2 * n * s.bs;
   s.t = s.l + std::max(n, d) * 2 * w;
@@ -766,36 +768,35 @@ struct Algorithms {
         }
       }
     }
-    const Index mirror_end = d - dh + 1;  // columns l in [1, mirror_end) also fill d - l
+    // The transformed columns' real parts go back into B (the Nyquist column's into the
+    // imaginary part of B's column 0, free once transformed); one pass over whole rows then
+    // fills y. Writing y a lane group of columns at a time touched two partial cache lines
+    // per row at a power-of-two stride, which cost about as much as the column transforms.
     for (Index c = 0; c < dhp; c += W) {
       lanes(pn, bre + c, bs, n * bs, l, E, W, rs);
-      const Index cnt = std::min<Index>(W, dc - c);
-      const Index lo = std::max<Index>(c, 1), hi = std::min<Index>(c + W, mirror_end);
-      const bool full_mirror = lo == c && hi == c + W;
-      for (Index k = 0; k < n; ++k) {
-        const V re = O::load(l + k * E);
-        T* yk = y + k * ys + c;
-        if (cnt == W) {
-          O::store(yk, re);
-        } else {
-          for (Index u = 0; u < cnt; ++u) yk[u] = l[k * E + u];
-        }
-        T* ym = y + ((n - k) % n) * ys;
-        if (full_mirror) {
-          O::store(ym + d - c - W + 1, En::reverse(re));
-        } else {
-          for (Index u = lo; u < hi; ++u) ym[d - u] = l[k * E + (u - c)];
-        }
-      }
+      for (Index k = 0; k < n; ++k) O::store(bre + k * bs + c, O::load(l + k * E));
       if (c == 0 && nyquist_in_dc) {
         // Lane 0 holds G = F_n(b_0 + i b_h) of the real columns b_0, b_h:
         // Re F_n b_0 [k] = (Re G[k] + Re G[-k]) / 2, Re F_n b_h [k] = (Im G[k] + Im G[-k]) / 2.
         for (Index k = 0; k < n; ++k) {
           const Index mk = (n - k) % n;
-          y[k * ys] = T(0.5) * (l[k * E] + l[mk * E]);
-          y[k * ys + d / 2] = T(0.5) * (l[k * E + W] + l[mk * E + W]);
+          bre[k * bs] = T(0.5) * (l[k * E] + l[mk * E]);
+          bim[k * bs] = T(0.5) * (l[k * E + W] + l[mk * E + W]);
         }
       }
+    }
+    const Index mirror_end = d - dh + 1;  // columns u in [1, mirror_end) also fill d - u
+    for (Index k = 0; k < n; ++k) {
+      const T* bk = bre + k * bs;
+      const T* bm = bre + ((n - k) % n) * bs;  // Y[k, d - u] = Y[-k, u]
+      T* yk = y + k * ys;
+      Index u = 0;
+      for (; u + W <= dc; u += W) O::store(yk + u, O::load(bk + u));
+      for (; u < dc; ++u) yk[u] = bk[u];
+      if (nyquist_in_dc) yk[d / 2] = bim[k * bs];
+      u = 1;
+      for (; u + W <= mirror_end; u += W) O::store(yk + d - u - W + 1, En::reverse(O::load(bm + u)));
+      for (; u < mirror_end; ++u) yk[d - u] = bm[u];
     }
   }
 };
