@@ -100,7 +100,7 @@ const std::vector<Index>& test_lengths() {
   static const std::vector<Index> lengths = [] {
     std::vector<Index> v;
     for (Index n = 1; n <= 64; ++n) v.push_back(n);
-    // 257, 1031, 2053 and 4099 leave 1, 13, 9 and 5 inputs out of their Bluestein convolution.
+    // 257, 1031, 2053 and 4099 convolve with 1, 13, 9 and 5 slots shared by two chirp lags.
     for (Index n : {96, 100, 128, 243, 256, 257, 510, 512, 768, 1000, 1009, 1024, 1031, 2053,
                     3072, 4096, 4099, 8192})
       v.push_back(n);
