@@ -276,9 +276,8 @@ struct Avx512MathF32 {
 // base). Written as an instruction so that the address stays in scaled-index form: from
 // pointer arithmetic the compiler hoists one offset register per A row read in place and,
 // with 14 rows, spills them (one extra load per broadcast). The unsized-array operand tells
-// the compiler that memory from base on is read; %0 is the xmm, ymm or zmm that Reg is. r is
-// an out-parameter because returning a vector from a function without the target attribute
-// would change the ABI. The float and double forms differ only in the mnemonic.
+// the compiler that memory from base on is read; %0 is the trait's ymm or zmm register. The
+// float and double forms differ only in the mnemonic.
 #define TOKENMIX_GEMM_BROADCAST_ASM(insn)                                              \
   if constexpr (S == 0)                                                               \
     __asm__(insn " (%1), %0" : "=v"(r) : "r"(base), "m"(*(const T(*)[])base));        \
@@ -286,16 +285,23 @@ struct Avx512MathF32 {
     __asm__(insn " (%1,%2,%c3), %0"                                                   \
             : "=v"(r)                                                                 \
             : "r"(base), "r"(index), "n"(S), "m"(*(const T(*)[])base))
-template <class Reg, class T, int S>
-TOKENMIX_GEMM_INLINE void x86_broadcast_scaled(Reg& r, const T* base, Index index) {
-  static_assert(S == 0 || S == 1 || S == 2 || S == 4 || S == 8, "x86 scales are 1, 2, 4, 8");
-  if constexpr (sizeof(T) == 4) {
-    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastss");
-  } else {
-    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastsd");
-  }
-}
-#undef TOKENMIX_GEMM_BROADCAST_ASM
+// The body of the traits' broadcast_scaled. Clang rejects the unsized-array memory operand,
+// so there the broadcast is written as a load (correct, but the row offsets may spill).
+#if defined(__clang__)
+#define TOKENMIX_GEMM_BROADCAST_SCALED                                                 \
+  static_assert(S == 0 || S == 1 || S == 2 || S == 4 || S == 8, "x86 scales are 1, 2, 4, 8"); \
+  return set1(*reinterpret_cast<const T*>(reinterpret_cast<const char*>(base) + index * S))
+#else
+#define TOKENMIX_GEMM_BROADCAST_SCALED                                                 \
+  static_assert(S == 0 || S == 1 || S == 2 || S == 4 || S == 8, "x86 scales are 1, 2, 4, 8"); \
+  reg r;                                                                               \
+  if constexpr (sizeof(T) == 4) {                                                      \
+    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastss");                                       \
+  } else {                                                                             \
+    TOKENMIX_GEMM_BROADCAST_ASM("vbroadcastsd");                                       \
+  }                                                                                    \
+  return r
+#endif
 
 // The first `count` of W lanes as an AVX-512 mask.
 template <class Mask, int W>
@@ -328,9 +334,7 @@ struct Avx512Vec {
   static constexpr bool has_transpose = true;
   template <int S>
   static TOKENMIX_AVX512_FN reg broadcast_scaled(const T* base, Index index) {
-    reg r;
-    x86_broadcast_scaled<reg, T, S>(r, base, index);
-    return r;
+    TOKENMIX_GEMM_BROADCAST_SCALED;
   }
   static TOKENMIX_AVX512_FN mask first(Index count) { return lanes_mask<mask, width>(count); }
   static TOKENMIX_AVX512_FN reg zero() {
@@ -478,9 +482,7 @@ struct Avx2Vec {
   static constexpr bool has_transpose = false;
   template <int S>
   static TOKENMIX_AVX2_FN reg broadcast_scaled(const T* base, Index index) {
-    reg r;
-    x86_broadcast_scaled<reg, T, S>(r, base, index);
-    return r;
+    TOKENMIX_GEMM_BROADCAST_SCALED;
   }
   static TOKENMIX_AVX2_FN mask first(Index count) {
     const int n = static_cast<int>(count < 0 ? 0 : count > width ? width : count);
@@ -697,5 +699,8 @@ void activate(Activation act, T* x, Index n) {
   if (act == Activation::none || n <= 0) return;
   detail::with_gemm_kernel<T>(active_isa(), [&](auto kernel) { decltype(kernel)::activate(act, x, n); });
 }
+
+#undef TOKENMIX_GEMM_BROADCAST_SCALED
+#undef TOKENMIX_GEMM_BROADCAST_ASM
 
 }  // namespace tokenmix
