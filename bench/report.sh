@@ -85,8 +85,11 @@ done_line() { child_cpu; echo "report: $1 done in $(( $(date +%s) - t0 )) s ($((
 
 # Every row is repeated and its median used; min_time is per repetition (CPU seconds for the
 # single-thread rows). Large n rows run one call per repetition whatever min_time says.
+# Repetitions of all rows run in random order, interleaved (Google Benchmark >= 1.6): the
+# implementations compared in a ratio then share the machine's drift (other processes,
+# clock changes) instead of one of them running through a busy stretch as a block.
 if [ $quick -eq 1 ]; then
-  gb=(--benchmark_repetitions=1 --benchmark_min_time=0.05)
+  gb=(--benchmark_repetitions=1 --benchmark_min_time=0.05 --benchmark_enable_random_interleaving=true)
   declare -A filter=(
     [gemm]='^gemm/(tokenmix|onednn|openblas|eigen)/(256x256x256|512x512x512|1024x1024x1024|196x768x384|512x3072x768)$'
     [fft]='^fft/[a-z_0-9]+/mix/(128x768|512x768|1024x1024)$'
@@ -99,7 +102,7 @@ if [ $quick -eq 1 ]; then
   models_args=(--repetitions 2 --min-time 0.1)  # medians need two
 else
   gb=(--benchmark_repetitions=3 --benchmark_report_aggregates_only=true
-      --benchmark_min_time=0.1)
+      --benchmark_min_time=0.1 --benchmark_enable_random_interleaving=true)
   declare -A filter=([gemm]='.' [fft]='.' [layers]='.' [attention]='.')
   torch_gb=(--repetitions 3 --min-time 0.1)
   # PyTorch's attention keeps the n x n scores of every head: at n = 8192 that is 3 GB and
