@@ -773,22 +773,23 @@ struct Algorithms {
     // fills y. Writing y a lane group of columns at a time touched two partial cache lines
     // per row at a power-of-two stride, which cost about as much as the column transforms.
     for (Index c = 0; c < dhp; c += W) {
-      lanes(pn, bre + c, bs, n * bs, l, E, W, rs);
-      for (Index k = 0; k < n; ++k) O::store(bre + k * bs + c, O::load(l + k * E));
+      lanes(pn, bre + c, bs, n * bs, bre + c, bs, n * bs, rs);
       if (c == 0 && nyquist_in_dc) {
         // Lane 0 holds G = F_n(b_0 + i b_h) of the real columns b_0, b_h:
         // Re F_n b_0 [k] = (Re G[k] + Re G[-k]) / 2, Re F_n b_h [k] = (Im G[k] + Im G[-k]) / 2.
-        for (Index k = 0; k < n; ++k) {
+        for (Index k = 0; k <= n / 2; ++k) {
           const Index mk = (n - k) % n;
-          bre[k * bs] = T(0.5) * (l[k * E] + l[mk * E]);
-          bim[k * bs] = T(0.5) * (l[k * E + W] + l[mk * E + W]);
+          const T r = T(0.5) * (bre[k * bs] + bre[mk * bs]);
+          const T i = T(0.5) * (bim[k * bs] + bim[mk * bs]);
+          bre[k * bs] = bre[mk * bs] = r;
+          bim[k * bs] = bim[mk * bs] = i;
         }
       }
     }
+    // Rows k and n-k together: each fills the other's mirrored half (Y[k, d-u] = Y[-k, u]),
+    // so every row of B is read once.
     const Index mirror_end = d - dh + 1;  // columns u in [1, mirror_end) also fill d - u
-    for (Index k = 0; k < n; ++k) {
-      const T* bk = bre + k * bs;
-      const T* bm = bre + ((n - k) % n) * bs;  // Y[k, d - u] = Y[-k, u]
+    const auto fill_row = [&](Index k, const T* bk, const T* bm) {
       T* yk = y + k * ys;
       Index u = 0;
       for (; u + W <= dc; u += W) O::store(yk + u, O::load(bk + u));
@@ -797,6 +798,13 @@ struct Algorithms {
       u = 1;
       for (; u + W <= mirror_end; u += W) O::store(yk + d - u - W + 1, En::reverse(O::load(bm + u)));
       for (; u < mirror_end; ++u) yk[d - u] = bm[u];
+    };
+    for (Index k = 0; k <= n / 2; ++k) {
+      const Index mk = (n - k) % n;
+      const T* bk = bre + k * bs;
+      const T* bm = bre + mk * bs;
+      fill_row(k, bk, bm);
+      if (mk != k) fill_row(mk, bm, bk);
     }
   }
 };
