@@ -249,7 +249,10 @@ TEMPLATE_TEST_CASE("fft2_real_part equals Re(fft2(x)) from a direct 2D DFT", "[c
                    float, double) {
   const std::vector<std::pair<Index, Index>> shapes = {
       {1, 1}, {1, 8}, {5, 1}, {2, 2}, {5, 2}, {3, 5}, {7, 12}, {16, 16}, {17, 33}, {33, 64},
-      {40, 100}, {64, 31}, {96, 48}, {20, 32}, {36, 256}};
+      {40, 100}, {64, 31}, {96, 48}, {20, 32}, {36, 256},
+      // Bluestein lengths (prime > 61) along n, along d and both: the column transforms run
+      // in place in the scratch matrix.
+      {67, 6}, {131, 10}, {4, 71}, {67, 71}};
   for (Isa isa : runnable_isas()) {
     ScopedIsa scoped(isa);
     for (auto [n, d] : shapes) {

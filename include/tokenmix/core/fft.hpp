@@ -279,7 +279,7 @@ Index lanes_scratch(const Plan<T>& plan, Index w) {
 
 // Scratch for fft2_real_part.
 struct Mix2dLayout {
-  Index dh, dc, dhp, bs, b, l, t, rs, total;
+  Index dh, dc, dhp, bs, b, l, rs, total;
 };
 
 template <class T>
@@ -297,9 +297,8 @@ Mix2dLayout mix2d_layout(const Plan<T>& pn, const Plan<T>& pd, Index n, Index d,
   if (s.bs % line == 0 && (s.bs / line) % 2 == 0) s.bs += w;
   s.b = 0;
   s.l = s.b + 2 * n * s.bs;
-  s.t = s.l + std::max(n, d) * 2 * w;
-  s.rs = s.t + 2 * s.dhp * 2 * w;
-  s.total = s.rs + lanes_scratch(pn, w) + lanes_scratch(pd, w) + 64;
+  s.rs = s.l + d * 2 * w;  // the row transforms' lane buffer; columns run in place in B
+  s.total = s.rs + std::max(lanes_scratch(pn, w), lanes_scratch(pd, w)) + 64;
   return s;
 }
 
@@ -339,11 +338,10 @@ struct Algorithms {
     const auto chirp_at = [chirp](Index j) {
       return C{V{} + chirp[2 * j], V{} + chirp[2 * j + 1]};
     };
-    C late[max_bluestein_overlap];  // saved before an in-place output overwrites them
-    for (Index i = 0; i < overlap; ++i)
-      late[i] = En::mul(En::ld(in + (n - overlap + i) * is, iim), chirp_at(n - overlap + i));
     for (Index j = 0; j < n; ++j) En::st(a + j * E, W, En::mul(En::ld(in + j * is, iim), chirp_at(j)));
     for (Index j = n; j < conv; ++j) En::st(a + j * E, W, C{V{}, V{}});
+    C late[max_bluestein_overlap];  // the chirped last inputs, before the transform overwrites a
+    for (Index i = 0; i < overlap; ++i) late[i] = En::ld(a + (n - overlap + i) * E, W);
     Ent<T, W>::direct(sub, a, E, W, a, E, W, rest);
     for (Index k = 0; k < conv; ++k)
       En::st(a + k * E, W,
@@ -511,7 +509,8 @@ struct Algorithms {
   using C1 = typename Engine<Lanes<T, 1>>::C;
 
   // The last `overlap` inputs, chirped (parts swapped for the inverse), for wrap_fix; saved
-  // before an in-place output overwrites them.
+  // before an in-place output overwrites them. The four-step's input buffer holds them
+  // folded, so they are recomputed from the input.
   TOKENMIX_FFT_INLINE static void save_late(const Plan<T>& plan, const T* in, bool inverse,
                                             C1* late) {
     const Index first = plan.n - plan.overlap;
@@ -630,13 +629,13 @@ struct Algorithms {
     T* rest = scratch + 2 * conv;
     const T* ch = plan.chirp.data();
     const T* ker = plan.kernel.data();
-    C1 late[max_bluestein_overlap];
-    save_late(plan, in, inverse, late);
     for (Index j = 0; j < n; ++j) {
       const C1 x = inverse ? C1{in[2 * j + 1], in[2 * j]} : C1{in[2 * j], in[2 * j + 1]};
       E1::st(a + 2 * j, 1, E1::mul(x, C1{ch[2 * j], ch[2 * j + 1]}));
     }
     for (Index j = 2 * n; j < 2 * conv; ++j) a[j] = T(0);
+    C1 late[max_bluestein_overlap];
+    for (Index i = 0; i < plan.overlap; ++i) late[i] = E1::ld(a + 2 * (n - plan.overlap + i), 1);
     single_direct(*plan.sub, false, a, a, rest);
     for (Index k = 0; k < conv; ++k)
       E1::st(a + 2 * k, 1, E1::mul(E1::ld(a + 2 * k, 1), C1{ker[2 * k], ker[2 * k + 1]}));
