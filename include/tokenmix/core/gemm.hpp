@@ -294,6 +294,16 @@ void gemm_driver(GemmCall<typename K::T> g, int threads) {
 
 template <class T>
 void gemm_dispatch(const GemmCall<T>& g, int threads) {
+#if defined(TOKENMIX_HAVE_X86_DISPATCH)
+  // C 49..64 floats wide: one 7 x 4-vector tile spans it (see GemmNarrowKernel; measured for
+  // float only). The choice depends on n and the ISA only, so results stay identical across
+  // thread counts and between gemm and gemm_packed.
+  if constexpr (std::is_same<T, float>::value) {
+    using Narrow = avx512::GemmNarrowKernel<Avx512F32>;
+    if (active_isa() == Isa::avx512 && g.n > 3 * Narrow::NR / 4 && g.n <= Narrow::NR)
+      return gemm_driver<Narrow>(g, threads);
+  }
+#endif
   with_gemm_kernel<T>(active_isa(),
                       [&](auto kernel) { gemm_driver<decltype(kernel)>(g, threads); });
 }

@@ -418,6 +418,38 @@ struct GemmKernel {
   }
 };
 
+// A kernel for C 49..64 floats wide (ViT's 64-wide heads, 4096x64x64): a 7 x 4-vector
+// tile covers the whole width, so each A row is read once and each C row written once,
+// where 14 x 2 tiles read every A sliver in place twice, the second time from L1 but the
+// first from L2 with only two tiles to spread it over. A is always read in place (C is
+// never wider than 8 tiles), so only those tile forms are instantiated.
+template <class V>
+struct GemmNarrowKernel {
+  using T = typename V::T;
+  static constexpr int MR = 7;
+  static constexpr int NR = 4 * V::width;
+  using Vec = V;
+  static void pack_a(bool trans_a, const T* a, Index lda, Index mr, Index kc, T* dst) {
+    gemm_pack_a<V, MR>(trans_a, a, lda, mr, kc, dst);
+  }
+  static void pack_b(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
+    gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
+  }
+  static bool column_tile(const GemmTile<T>&, GemmB) { return false; }
+  static void tile(const GemmTile<T>& t, GemmB mode, bool) {
+    if constexpr (has_broadcast_scaled<V>::value) {
+      if (t.mr == MR && mode != GemmB::in_place)
+        return mode == GemmB::packed ? gemm_tile<V, MR, 4, GemmB::packed, true, MR, true>(t)
+                                     : gemm_tile<V, MR, 4, GemmB::pack, true, MR, true>(t);
+    }
+    switch (mode) {
+      case GemmB::packed: return gemm_tile<V, MR, 4, GemmB::packed, true>(t);
+      case GemmB::in_place: return gemm_tile<V, MR, 4, GemmB::in_place, true>(t);
+      case GemmB::pack: return gemm_tile<V, MR, 4, GemmB::pack, true>(t);
+    }
+  }
+};
+
 }  // namespace TOKENMIX_GEMM_NS
 }  // namespace detail
 }  // namespace tokenmix
