@@ -767,10 +767,10 @@ struct Algorithms {
         }
       }
     }
-    // The transformed columns' real parts go back into B (the Nyquist column's into the
-    // imaginary part of B's column 0, free once transformed); one pass over whole rows then
-    // fills y. Writing y a lane group of columns at a time touched two partial cache lines
-    // per row at a power-of-two stride, which cost about as much as the column transforms.
+    // The columns are transformed in place in B (the packed Nyquist column's real parts go
+    // into the imaginary part of B's column 0, free once transformed); one pass over whole
+    // rows then fills y. Writing y a lane group of columns at a time touched two partial cache
+    // lines per row at a power-of-two stride, which cost about as much as the column transforms.
     for (Index c = 0; c < dhp; c += W) {
       lanes(pn, bre + c, bs, n * bs, bre + c, bs, n * bs, rs);
       if (c == 0 && nyquist_in_dc) {
