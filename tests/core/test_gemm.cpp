@@ -141,7 +141,8 @@ struct Shape {
 
 // Sizes around every blocking boundary (MR 14/7/6/8/4, NR 64 for n 49..64 / 32/16/8, panel
 // 16/8, KC 512/256, MC and NC multiples), primes, empty and degenerate shapes, tall-skinny
-// and short-wide.
+// and short-wide. 150x100x600 and 150x300x600 (A read in place / packed): B packed by the
+// first A sliver's kernels over several k blocks (later blocks read C).
 const std::vector<Shape>& edge_shapes() {
   static const std::vector<Shape> shapes = {
       {0, 5, 7},     {5, 0, 7},     {5, 7, 0},      {1, 1, 1},      {1, 17, 3},
@@ -150,7 +151,7 @@ const std::vector<Shape>& edge_shapes() {
       {29, 65, 383}, {31, 97, 384}, {64, 64, 64},   {97, 131, 130}, {200, 48, 9},
       {3, 300, 40},  {257, 5, 70},  {130, 130, 130}, {43, 47, 769}, {1, 200, 61},
       {300, 2, 31},  {9, 40, 511},   {17, 33, 513},  {15, 29, 1025}, {60, 800, 40},
-      {48, 49, 520}, {101, 57, 70}};
+      {48, 49, 520}, {101, 57, 70},  {150, 100, 600}, {150, 300, 600}};
   return shapes;
 }
 

@@ -114,11 +114,15 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
   const Index kc_step = gemm_kc_for<T>(k);  // the same cut as PackedMatrix's
   const Index kc_max = std::max<Index>(1, std::min(kc_step, k));
-  // Row-major B is packed in a pass of its own (copies by bands of rows) when k spans
-  // several blocks or B's rows are a multiple of 4 KB apart; otherwise the first A sliver's
-  // kernels pack it as they read it (GemmB::pack). Measured: reading B in place row by row
-  // is slow when the rows share L1 sets, and the fused packing only pays for one-block k.
-  const bool separate_pack = g.k > KC || (g.ldb * Index(sizeof(T))) % 4096 == 0;
+  // Row-major B is packed in a pass of its own (copies by bands of rows) when B's rows are
+  // a multiple of 4 KB apart, or when k spans several blocks and C is wider than one NC
+  // block; otherwise the first A sliver's kernels pack it as they read it (GemmB::pack).
+  // Measured: reading B in place row by row is slow when the rows share L1 sets. With
+  // several k blocks the fused packing gained where one block spans C (paired in-process,
+  // bit-identical: 196x256x768 +4.5%, 196x512x2048 +3.6%, 768x384x1536 +2%, 256x512x768
+  // and 512x256x2048 +1%) but lost on wider C (512x768x3072 -3%, 2048x768x2048 -1.5%).
+  const bool separate_pack =
+      (g.k > KC && j1 - j0 > NC) || (g.ldb * Index(sizeof(T))) % 4096 == 0;
   ScratchFrame frame;
   T* a_buf = direct_a ? nullptr
                       : frame.take<T>(static_cast<std::size_t>(
