@@ -99,6 +99,13 @@ struct GemmTile {
   const GemmEpilogueTile<T>* epilogue;  // null except on the last k block
 };
 
+// Whether vector traits V name float GELU primitives (V::GeluOps, see vector_gelu.hpp).
+template <class V, class = void>
+struct has_gelu_ops : std::false_type {};
+template <class V>
+struct has_gelu_ops<V, std::enable_if_t<!std::is_void<typename V::GeluOps>::value>>
+    : std::true_type {};
+
 // ---------------------------------------------------------------------------------------
 // Portable scalar traits: one lane, plain multiply-add (no fma() call, which would be a slow
 // library routine on CPUs without FMA).
@@ -155,9 +162,9 @@ TOKENMIX_GEMM_INLINE void activate_lanes(Activation act, T* lanes) {
   for (int l = 0; l < W; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
 }
 
-// Vector GELU-tanh / tanh for float lanes, evaluated in double so that the result is within a
-// few float ulps (relative, even far in the negative tail where GELU is tiny): exp by range
-// reduction and a degree-10 polynomial. (GELU-erf has its own float code below.)
+// Vector tanh for float lanes, evaluated in double so that the result is within a few float
+// ulps: exp by range reduction and a degree-10 polynomial. (Both GELU forms have float code of
+// their own: vector_gelu.hpp.)
 struct Avx512Math {
   static TOKENMIX_AVX512_FN __m512d exp(__m512d x) {
     x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(-745.0)), _mm512_set1_pd(709.0));
@@ -178,20 +185,6 @@ struct Avx512Math {
     y = _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
     return _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
   }
-  static TOKENMIX_AVX512_FN __m512d gelu_tanh(__m512d x) {
-    // x * sigmoid(2u) == 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
-    const __m512d x2 = _mm512_mul_pd(x, x);
-    const __m512d u = _mm512_mul_pd(
-        _mm512_mul_pd(x, _mm512_set1_pd(0.79788456080286535588)),
-        _mm512_fmadd_pd(x2, _mm512_set1_pd(0.044715), _mm512_set1_pd(1.0)));
-    const __m512d v = _mm512_mul_pd(u, _mm512_set1_pd(-2.0));
-    const __m512d d = _mm512_add_pd(_mm512_set1_pd(1.0), exp(v));
-    // Where exp(v) overflows (exp clamps it to a finite value), x / (1 + inf) is x * 0: -0
-    // for finite x and NaN for x = -inf, as in the scalar path and PyTorch.
-    return _mm512_mask_mul_pd(_mm512_mul_pd(x, recip(d)),
-                              _mm512_cmp_pd_mask(v, _mm512_set1_pd(709.0), _CMP_GT_OQ), x,
-                              _mm512_setzero_pd());
-  }
   static TOKENMIX_AVX512_FN __m512d tanh(__m512d x) {
     const __m512d ax = _mm512_abs_pd(x);
     const __m512d e = exp(_mm512_mul_pd(ax, _mm512_set1_pd(-2.0)));  // in (0, 1]
@@ -208,69 +201,134 @@ struct Avx512Math {
         _mm512_and_si512(_mm512_castpd_si512(x), _mm512_set1_epi64(std::int64_t(1) << 63))));
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
   }
-  static TOKENMIX_AVX512_FN __m512d apply(Activation act, __m512d x) {
-    switch (act) {
-      case Activation::gelu_tanh: return gelu_tanh(x);
-      case Activation::tanh: return tanh(x);
-      default: return x;
-    }
+};
+
+// The primitives vector_gelu.hpp's GELUs are written over, for float lanes (its header lists
+// them). AVX-512: 1 / d is a 14-bit estimate and one Newton step (~2^-28), 2^n is scalef.
+struct Avx512GeluOps {
+  using reg = __m512;
+  using mask = __mmask16;
+  static TOKENMIX_AVX512_FN reg set1(float v) { return _mm512_set1_ps(v); }
+  static TOKENMIX_AVX512_FN reg zero() { return _mm512_setzero_ps(); }
+  static TOKENMIX_AVX512_FN reg abs(reg x) { return _mm512_abs_ps(x); }
+  static TOKENMIX_AVX512_FN reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+  static TOKENMIX_AVX512_FN reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static TOKENMIX_AVX512_FN reg fmsub(reg a, reg b, reg c) { return _mm512_fmsub_ps(a, b, c); }
+  static TOKENMIX_AVX512_FN reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_ps(a, b, c); }
+  static TOKENMIX_AVX512_FN reg round(reg x) {
+    return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static TOKENMIX_AVX512_FN reg recip(reg d) {
+    const reg t = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
+  }
+  static TOKENMIX_AVX512_FN reg scale_small(reg v, reg n) { return _mm512_scalef_ps(v, n); }
+  // Lanes not kept are not computed at all (no subnormal step there either).
+  static TOKENMIX_AVX512_FN reg scale_or(mask keep, reg v, reg n, reg other) {
+    return _mm512_mask_scalef_ps(other, keep, v, n);
+  }
+  static TOKENMIX_AVX512_FN mask less(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static TOKENMIX_AVX512_FN mask not_greater(reg a, reg b) {
+    return _mm512_cmp_ps_mask(a, b, _CMP_NGT_UQ);
+  }
+  static TOKENMIX_AVX512_FN mask not_less_equal(reg a, reg b) {
+    return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ);
+  }
+  static TOKENMIX_AVX512_FN reg select(mask m, reg a, reg b) { return _mm512_mask_blend_ps(m, b, a); }
+  static TOKENMIX_AVX512_FN void gelu_tanh_reduce(reg x, reg& r, reg& n) {
+    __m256 r_lo, n_lo, r_hi, n_hi;
+    reduce_half(_mm512_castps512_ps256(x), r_lo, n_lo);
+    reduce_half(_mm512_extractf32x8_ps(x, 1), r_hi, n_hi);
+    r = _mm512_insertf32x8(_mm512_castps256_ps512(r_lo), r_hi, 1);
+    n = _mm512_insertf32x8(_mm512_castps256_ps512(n_lo), n_hi, 1);
+  }
+
+ private:
+  // For 8 lanes of x: -|v| = n ln2 + r in double, n and r returned as floats (n integral,
+  // |r| <= ln2 / 2). -|v| is kept above -200 (e^-200 is far below any float), which also
+  // keeps x = +-inf from producing inf - inf; a NaN v becomes -200 there, harmlessly, since
+  // the result is x times a finite factor.
+  static TOKENMIX_AVX512_FN void reduce_half(__m256 x_half, __m256& r, __m256& n) {
+    const __m512d x = _mm512_cvtps_pd(x_half);
+    const __m512d v = _mm512_mul_pd(
+        x, _mm512_fmadd_pd(_mm512_mul_pd(x, x), _mm512_set1_pd(0.071354816272600249),
+                           _mm512_set1_pd(1.5957691216057308)));
+    const __m512d t = _mm512_max_pd(_mm512_or_pd(v, _mm512_set1_pd(-0.0)), _mm512_set1_pd(-200.0));
+    const __m512d nd = _mm512_roundscale_pd(_mm512_mul_pd(t, _mm512_set1_pd(1.4426950408889634)),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm512_cvtpd_ps(_mm512_fnmadd_pd(nd, _mm512_set1_pd(0.69314718055994531), t));
+    n = _mm512_cvtpd_ps(nd);
   }
 };
 
-// GELU (erf form) for 16 float lanes in float arithmetic, about a third of the work of the
-// double evaluation above, within 1e-6 relative of the exact value. The form carries no
-// cancellation: with Q = Phi(-|x|) = erfc(z) / 2, z = |x| / sqrt 2, GELU(x) = x Q for x < 0
-// and x (1 - Q) for x >= 0 (Q <= 1/2). erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), is
-// the Numerical Recipes fit (relative error < 1.2e-7 for every z, so no separate series is
-// needed near 0 at float precision). z^2 reaches ~86, so it is carried as x^2 / 2 split into
-// a float and its exact FMA rounding error: rounding z first would cost z^2 * eps (~40 ulp).
-// No step produces a subnormal (each one costs a microcode assist of ~100 cycles, which made
-// a first version slower than the double one on GEMM outputs): the power of two 2^n of the
-// exp is applied last, to x Q itself, and below x = -13.1463 where |GELU| < FLT_MIN the result
-// is x * 0; on the positive side Q < 2^-40 leaves 1 - Q = 1 anyway.
-struct Avx512MathF32 {
-  static TOKENMIX_AVX512_FN __m512 gelu_erf(__m512 x) {
-    const __m512 ax = _mm512_abs_ps(x);
-    const __m512 lim = _mm512_set1_ps(13.1463f);
-    const __m512 a = _mm512_min_ps(_mm512_max_ps(ax, _mm512_set1_ps(1e-10f)), lim);
-    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
-    const __m512 z = _mm512_mul_ps(a, _mm512_set1_ps(0.70710678118654752440f));
-    const __m512 d = _mm512_fmadd_ps(half, z, one);
-    __m512 t = _mm512_rcp14_ps(d);
-    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(d, t, _mm512_set1_ps(2.0f)));
-    __m512 q = _mm512_set1_ps(0.17087277f);
-#pragma GCC unroll 16
-    for (float c : {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f,
-                    0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f})
-      q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(c));
-    // -z^2 = -(h + l) / 2 exactly; the exponent is -h/2 + s with s = q - l/2 small.
-    const __m512 h = _mm512_mul_ps(a, a);
-    const __m512 l = _mm512_fmsub_ps(a, a, h);
-    const __m512 hh = _mm512_mul_ps(h, half);
-    const __m512 s = _mm512_fnmadd_ps(half, l, q);
-    const __m512 n = _mm512_roundscale_ps(
-        _mm512_mul_ps(_mm512_sub_ps(s, hh), _mm512_set1_ps(1.44269504088896341f)),
-        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    // r = -h/2 - n ln2 + s, ln2 in two parts; the first FMA rounds only its small result.
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f),
-                                _mm512_sub_ps(_mm512_setzero_ps(), hh));
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-6f), r);
-    r = _mm512_add_ps(r, s);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);  // e^r, |r| <= 0.35: Taylor to r^7
-#pragma GCC unroll 16
-    for (float c : {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
-      p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-    const __m512 m = _mm512_mul_ps(_mm512_mul_ps(t, half), p);  // Q = m 2^n
-    // x < 0: x m 2^n, and x * 0 past the limit: -0, or NaN for x = -inf (as the scalar path
-    // and PyTorch give). NaN lanes compare unordered and are kept.
-    const __mmask16 keep = _mm512_cmp_ps_mask(ax, lim, _CMP_NGT_UQ);
-    const __m512 neg = _mm512_mask_scalef_ps(_mm512_mul_ps(x, _mm512_setzero_ps()), keep,
-                                             _mm512_mul_ps(x, m), n);
-    const __m512 q_pos = _mm512_scalef_ps(m, _mm512_max_ps(n, _mm512_set1_ps(-40.0f)));
-    const __m512 pos = _mm512_mul_ps(x, _mm512_sub_ps(one, q_pos));
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), pos, neg);
+// AVX2 + FMA: 1 / d is a division (the 12-bit estimate would need two Newton steps); masks
+// are vectors (blendv); 2^n is built in the exponent field, in two halves where n may reach
+// -252, so that neither factor is subnormal. Before these, every AVX2 lane went through the
+// scalar double code (activate_scalar): 11.4 ns (erf) and 5.1 ns (tanh) a value, ~40% of an
+// MLP-Mixer forward on AVX2.
+struct Avx2GeluOps {
+  using reg = __m256;
+  using mask = __m256;
+  static TOKENMIX_AVX2_FN reg set1(float v) { return _mm256_set1_ps(v); }
+  static TOKENMIX_AVX2_FN reg zero() { return _mm256_setzero_ps(); }
+  static TOKENMIX_AVX2_FN reg abs(reg x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static TOKENMIX_AVX2_FN reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static TOKENMIX_AVX2_FN reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static TOKENMIX_AVX2_FN reg fmsub(reg a, reg b, reg c) { return _mm256_fmsub_ps(a, b, c); }
+  static TOKENMIX_AVX2_FN reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_ps(a, b, c); }
+  static TOKENMIX_AVX2_FN reg round(reg x) {
+    return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static TOKENMIX_AVX2_FN reg recip(reg d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
+  static TOKENMIX_AVX2_FN reg scale_small(reg v, reg n) { return _mm256_mul_ps(v, pow2(n)); }
+  static TOKENMIX_AVX2_FN reg scale_or(mask keep, reg v, reg n, reg other) {
+    n = _mm256_max_ps(n, _mm256_set1_ps(-252.0f));  // lower n only in lanes not kept
+    const reg n1 = round(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)));
+    return _mm256_blendv_ps(
+        other, _mm256_mul_ps(_mm256_mul_ps(v, pow2(_mm256_sub_ps(n, n1))), pow2(n1)), keep);
+  }
+  static TOKENMIX_AVX2_FN mask less(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static TOKENMIX_AVX2_FN mask not_greater(reg a, reg b) { return _mm256_cmp_ps(a, b, _CMP_NGT_UQ); }
+  static TOKENMIX_AVX2_FN mask not_less_equal(reg a, reg b) {
+    return _mm256_cmp_ps(a, b, _CMP_NLE_UQ);
+  }
+  static TOKENMIX_AVX2_FN reg select(mask m, reg a, reg b) { return _mm256_blendv_ps(b, a, m); }
+  static TOKENMIX_AVX2_FN void gelu_tanh_reduce(reg x, reg& r, reg& n) {
+    __m128 r_lo, n_lo, r_hi, n_hi;
+    reduce_half(_mm256_castps256_ps128(x), r_lo, n_lo);
+    reduce_half(_mm256_extractf128_ps(x, 1), r_hi, n_hi);
+    r = _mm256_insertf128_ps(_mm256_castps128_ps256(r_lo), r_hi, 1);
+    n = _mm256_insertf128_ps(_mm256_castps128_ps256(n_lo), n_hi, 1);
+  }
+
+ private:
+  // 2^n for integral n in [-126, 127].
+  static TOKENMIX_AVX2_FN reg pow2(reg n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+  }
+  // As Avx512GeluOps::reduce_half, for 4 lanes.
+  static TOKENMIX_AVX2_FN void reduce_half(__m128 x_half, __m128& r, __m128& n) {
+    const __m256d x = _mm256_cvtps_pd(x_half);
+    const __m256d v = _mm256_mul_pd(
+        x, _mm256_fmadd_pd(_mm256_mul_pd(x, x), _mm256_set1_pd(0.071354816272600249),
+                           _mm256_set1_pd(1.5957691216057308)));
+    const __m256d t = _mm256_max_pd(_mm256_or_pd(v, _mm256_set1_pd(-0.0)), _mm256_set1_pd(-200.0));
+    const __m256d nd = _mm256_round_pd(_mm256_mul_pd(t, _mm256_set1_pd(1.4426950408889634)),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_cvtpd_ps(_mm256_fnmadd_pd(nd, _mm256_set1_pd(0.69314718055994531), t));
+    n = _mm256_cvtpd_ps(nd);
   }
 };
+
 
 // r = broadcast of the element at byte address base + index * S (S = 1, 2, 4, 8; S = 0:
 // base). Written as an instruction so that the address stays in scaled-index form: from
@@ -332,6 +390,7 @@ struct Avx512Vec {
   using mask = typename X86Regs<T>::kmask;
   static constexpr int width = 64 / sizeof(T);
   static constexpr bool has_transpose = true;
+  using GeluOps = std::conditional_t<f32, Avx512GeluOps, void>;  // see vector_gelu.hpp
   template <int S>
   static TOKENMIX_AVX512_FN reg broadcast_scaled(const T* base, Index index) {
     TOKENMIX_GEMM_BROADCAST_SCALED;
@@ -370,10 +429,15 @@ struct Avx512Vec {
       if (act == Activation::relu)
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
       if (act == Activation::none) return x;
-      if (act == Activation::gelu_erf) return Avx512MathF32::gelu_erf(x);
-      // Other float activations are evaluated in double by the vector math above.
-      const __m512d lo = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-      const __m512d hi = Avx512Math::apply(act, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+      if (act != Activation::tanh) {  // GELU: the GEMM runs vector_gelu.hpp (activate_vector)
+        alignas(64) T lanes[16];
+        _mm512_store_ps(lanes, x);
+        activate_lanes<T, 16>(act, lanes);
+        return _mm512_load_ps(lanes);
+      }
+      // tanh is evaluated in double by the vector math above.
+      const __m512d lo = Avx512Math::tanh(_mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+      const __m512d hi = Avx512Math::tanh(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
       return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
     } else {
       if (act == Activation::relu)
@@ -480,6 +544,7 @@ struct Avx2Vec {
   using mask = __m256i;
   static constexpr int width = 32 / sizeof(T);
   static constexpr bool has_transpose = false;
+  using GeluOps = std::conditional_t<f32, Avx2GeluOps, void>;  // see vector_gelu.hpp
   template <int S>
   static TOKENMIX_AVX2_FN reg broadcast_scaled(const T* base, Index index) {
     TOKENMIX_GEMM_BROADCAST_SCALED;

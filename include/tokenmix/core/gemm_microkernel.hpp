@@ -5,11 +5,14 @@
 //
 // V provides: T, reg, mask, width, first(count) (mask of the first `count` lanes), zero(),
 // set1(x), loadu(p), load(p, mask) (zero-filled, no fault past the mask), store(p, reg, mask),
-// storeu(p, reg), fmadd(a, b, c) = a*b + c, add, mul, max, and activate(act, reg).
+// storeu(p, reg), fmadd(a, b, c) = a*b + c, add, mul, max, and activate(act, reg); and
+// optionally GeluOps (vector_gelu.hpp), which then evaluates both GELU forms instead.
 
 #if !defined(TOKENMIX_GEMM_TARGET) || !defined(TOKENMIX_GEMM_NS)
 #error "gemm_microkernel.hpp is included by gemm_kernels.hpp only"
 #endif
+
+#include "tokenmix/core/vector_gelu.hpp"
 
 namespace tokenmix {
 namespace detail {
@@ -22,7 +25,7 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue(
     typename V::mask m) {
   if (e.col_bias) x = V::add(x, V::load(e.col_bias + j, m));
   if (e.row_bias) x = V::add(x, V::set1(e.row_bias[i]));
-  if (e.act != Activation::none) x = V::activate(e.act, x);
+  if (e.act != Activation::none) x = activate_vector<V>(e.act, x);
   if (e.col_scale) x = V::mul(x, V::load(e.col_scale + j, m));
   if (e.residual) x = V::add(x, V::load(e.residual + i * e.ld_residual + j, m));
   return x;
@@ -341,7 +344,7 @@ TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index 
   constexpr int W = V::width;
   for (Index i = 0; i < n; i += W) {
     const typename V::mask m = V::first(n - i);
-    V::store(x + i, V::activate(act, V::load(x + i, m)), m);
+    V::store(x + i, activate_vector<V>(act, V::load(x + i, m)), m);
   }
 }
 
