@@ -131,6 +131,9 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
                                kc_max * round_up_index(std::min(NC, j1 - j0), PW)))
                          : nullptr;
   const Epilogue<T>& e = g.epilogue;
+  // No epilogue work: the tiles get none, so their stores skip the per-vector field tests.
+  const bool has_epilogue = e.col_bias || e.row_bias || e.act != Activation::none ||
+                            e.col_scale || e.residual;
   GemmEpilogueTile<T> ep{};
   GemmTile<T> t{};
   t.a_rs = g.trans_a ? 1 : g.lda;
@@ -146,7 +149,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
     t.k = kc;
     t.beta = first ? g.beta : T(1);
     t.read_c = !first || g.beta != T(0);
-    t.epilogue = last ? &ep : nullptr;
+    t.epilogue = last && has_epilogue ? &ep : nullptr;
 
     for (Index ic = i0; ic < i1; ic += MC) {
       const Index mc = std::min(MC, i1 - ic);
@@ -202,7 +205,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
             t.b_off = jr % PW;
             if (fuse_pack) t.b_pack = b_buf + (jr / PW) * kc * PW;
             t.c = g.c + row * g.ldc + col;
-            if (last) {
+            if (last && has_epilogue) {
               ep.col_bias = e.col_bias ? e.col_bias + col : nullptr;
               ep.row_bias = e.row_bias ? e.row_bias + row : nullptr;
               ep.act = e.act;
