@@ -11,8 +11,16 @@ Models: mixer_s16_224, gmlp_s16_224, resmlp_12_224, vit_small_patch16_224 (batch
 re-implementations of tests/reference/make_model_fixtures.py (the fixtures' reference).
 Each row alternates the two implementations (PyTorch first, then the tokenmix row through
 --benchmark_filter) so both see the same machine load; medians of the repetitions are
-compared. Single-thread rows use thread CPU time on both sides, 2-thread rows wall time.
-Exits 0 with a message when torch is missing.
+compared. Single-thread rows compare CPU time (PyTorch's whole process, tokenmix's benchmark
+thread), 2-thread rows wall time.
+
+PyTorch runs in one worker process per thread count, started with its thread environment
+(TORCH_ENV below) because OpenBLAS sizes its pool when it loads: Debian's torch calls
+OpenBLAS for its GEMMs, and torch.set_num_threads does not reach that pool. Before the
+workers, the "1 thread" rows ran OpenBLAS on two threads and timed only the Python thread
+(a Linear 384 -> 1536 on 196 rows: 0.81 ms thread CPU, 1.57 ms process CPU), and the 2-thread
+rows ran torch's two OpenMP threads beside OpenBLAS's two spinning threads (4.3x slower than
+one thread). Exits 0 with a message when torch is missing.
 """
 import argparse
 import json
@@ -42,9 +50,21 @@ def build(ref, torch, name):
     return ref.FNetModel(cfg)
 
 
+# The thread environment of each PyTorch worker, set before torch (and OpenBLAS) load.
+# 2 threads: torch's intra-op OpenMP pool of two splits the work, OpenBLAS stays serial
+# inside it, and the OpenMP threads sleep between parallel regions instead of spinning
+# against each other (measured choice, see the commit that introduced it).
+TORCH_ENV = {
+    1: {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    2: {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE"},
+}
+
+
 def time_torch(torch, model, x, threads, repetitions, min_time):
     torch.set_num_threads(threads)
-    clock = time.thread_time if threads == 1 else time.perf_counter
+    # One thread: CPU time of the whole process, so any thread a library starts is billed.
+    clock = time.process_time if threads == 1 else time.perf_counter
     with torch.no_grad():
         model(x)
         samples = []
@@ -58,6 +78,55 @@ def time_torch(torch, model, x, threads, repetitions, min_time):
                     break
             samples.append(elapsed / iters)
     return statistics.median(samples)
+
+
+def worker(threads):
+    """Times PyTorch rows for the parent: one JSON request per stdin line, one reply each."""
+    import torch
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "tests", "reference"))
+    import make_model_fixtures as ref  # noqa: E402  (sets float64 as default dtype)
+
+    torch.set_default_dtype(torch.float32)
+    torch.set_num_threads(threads)
+    models = {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        name, batch = req["name"], req["batch"]
+        if name not in models:
+            models.clear()  # one model alive at a time: FNet-base alone is 330 MB
+            torch.manual_seed(0)
+            models[name] = build(ref, torch, name).float().eval()
+        if name.startswith("fnet"):
+            x = torch.randint(0, 32000, (batch, 512))
+        else:
+            x = torch.randn(batch, 3, 224, 224)
+        seconds = time_torch(torch, models[name], x, threads, req["repetitions"],
+                             req["min_time"])
+        print(json.dumps(dict(seconds=seconds, threads=torch.get_num_threads())), flush=True)
+    return 0
+
+
+class TorchWorker:
+    def __init__(self, threads):
+        env = dict(os.environ, **TORCH_ENV[threads])
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", str(threads)], env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def time(self, name, batch, repetitions, min_time):
+        self.proc.stdin.write(json.dumps(dict(name=name, batch=batch, repetitions=repetitions,
+                                              min_time=min_time)) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the PyTorch worker for {name} batch {batch} exited "
+                               f"(status {self.proc.wait()})")
+        return json.loads(line)["seconds"]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def time_tokenmix(binary, name, batch, threads, repetitions, min_time):
@@ -83,35 +152,28 @@ def main():
     parser.add_argument("--min-time", type=float, default=0.5)
     parser.add_argument("--filter", default="", help="regex on '<model>/batch:<B>/threads:<T>'")
     parser.add_argument("--json", default="", help="write the rows as JSON here")
+    parser.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker)
     try:
         import torch
     except ImportError:
         print("torch_bench_models: torch is not installed; skipping the PyTorch rows "
               "(use /usr/bin/python3 on Debian with python3-torch)")
         return 0
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.join(here, "..", "tests", "reference"))
-    import make_model_fixtures as ref  # noqa: E402  (sets float64 as default dtype)
-
-    torch.set_default_dtype(torch.float32)
-    torch.manual_seed(0)
+    workers = {}
     rows = []
     print(f"{'row':48s} {'torch ms':>10s} {'tokenmix ms':>12s} {'speed-up':>9s} {'%FLOP limit':>12s}")
     for name in MODELS:
-        model = None
         for batch in (1, 8):
             for threads in (1, 2):
                 tag = f"{name}/batch:{batch}/threads:{threads}"
                 if args.filter and not re.search(args.filter, tag):
                     continue
-                if model is None:
-                    model = build(ref, torch, name).float().eval()
-                if name.startswith("fnet"):
-                    x = torch.randint(0, 32000, (batch, 512))
-                else:
-                    x = torch.randn(batch, 3, 224, 224)
-                t_torch = time_torch(torch, model, x, threads, args.repetitions, args.min_time)
+                if threads not in workers:
+                    workers[threads] = TorchWorker(threads)
+                t_torch = workers[threads].time(name, batch, args.repetitions, args.min_time)
                 t_tm, frac = (float("nan"), float("nan"))
                 if args.tokenmix:
                     t_tm, frac = time_tokenmix(args.tokenmix, name, batch, threads,
@@ -123,7 +185,10 @@ def main():
                       f"{t_torch / t_tm:8.2f}x {frac * 100:11.1f}%", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(torch_version=torch.__version__, rows=rows), f, indent=1)
+            json.dump(dict(torch_version=torch.__version__, torch_env=TORCH_ENV, rows=rows), f,
+                      indent=1)
+    for w in workers.values():
+        w.close()
     return 0
 
 
