@@ -196,15 +196,21 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     mask cm[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) cm[v] = V::first(t.nr - v * W);
+    // The tile's fields in locals: vector stores may alias anything, so fields read through
+    // t would be loaded again after every store.
+    const Index mr = t.mr, ldc = t.ldc;
+    const bool read_c = t.read_c, has_ep = t.epilogue != nullptr;
+    const GemmEpilogueTile<T> ep = has_ep ? *t.epilogue : GemmEpilogueTile<T>{};
+    T* const c = t.c;
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      if (i < t.mr) {
-        T* crow = t.c + i * t.ldc;
+      if (i < mr) {
+        T* crow = c + i * ldc;
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
           reg x = V::mul(acc[i][v], valpha);
-          if (t.read_c) x = V::fmadd(vbeta, V::load(crow + v * W, cm[v]), x);
-          if (t.epilogue) x = gemm_epilogue<V>(x, *t.epilogue, i, v * W, cm[v]);
+          if (read_c) x = V::fmadd(vbeta, V::load(crow + v * W, cm[v]), x);
+          if (has_ep) x = gemm_epilogue<V>(x, ep, i, v * W, cm[v]);
           V::store(crow + v * W, x, cm[v]);
         }
       }
