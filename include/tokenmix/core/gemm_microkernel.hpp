@@ -5,8 +5,8 @@
 //
 // V provides: T, reg, mask, width, first(count) (mask of the first `count` lanes), zero(),
 // set1(x), loadu(p), load(p, mask) (zero-filled, no fault past the mask), store(p, reg, mask),
-// storeu(p, reg), fmadd(a, b, c) = a*b + c, add, mul, max, and activate(act, reg); and
-// optionally GeluOps (vector_gelu.hpp), which then evaluates both GELU forms instead.
+// storeu(p, reg), fmadd(a, b, c) = a*b + c, add, mul, and activate(act, reg); and optionally
+// vector_gelu.hpp's primitives (V::gelu_ops), with which that file evaluates both GELU forms.
 
 #if !defined(TOKENMIX_GEMM_TARGET) || !defined(TOKENMIX_GEMM_NS)
 #error "gemm_microkernel.hpp is included by gemm_kernels.hpp only"
