@@ -1,7 +1,7 @@
-// core/vector_gelu.hpp: both float GELU forms, checked on every ISA this CPU has through
-// activate() and the GEMM epilogue (the header is compiled only inside gemm_kernels.hpp, once
-// per ISA, so that is where its functions are reached). The scalar path (activate_scalar, in
-// double) is checked against the same bounds.
+// core/vector_gelu.hpp: both float GELU forms and float tanh, checked on every ISA this CPU
+// has through activate() and the GEMM epilogue (the header is compiled only inside
+// gemm_kernels.hpp, once per ISA, so that is where its functions are reached). The scalar
+// path (activate_scalar, in double) is checked against the same bounds.
 #include "tokenmix/core/gemm_kernels.hpp"
 
 #include <catch2/catch.hpp>
@@ -69,6 +69,10 @@ std::vector<float> run_activate(Activation act, const std::vector<float>& x) {
 
 const Activation kForms[] = {Activation::gelu_erf, Activation::gelu_tanh};
 
+const char* activation_code(Activation act) {
+  return act == Activation::gelu_erf ? "erf" : act == Activation::gelu_tanh ? "gelu tanh" : "tanh";
+}
+
 }  // namespace
 
 // The accuracy target: 1e-6 relative wherever the result is a normal float. Below that, the
@@ -104,12 +108,12 @@ TEST_CASE("vector GELU is within 1e-6 of the exact function on a dense grid", "[
           if (act == Activation::gelu_tanh) misrounded += y[i] != w_rounded;
         }
         if (!ok && ++bad <= 5)
-          FAIL_CHECK(isa_name(isa) << " " << (act == Activation::gelu_erf ? "erf" : "tanh")
+          FAIL_CHECK(isa_name(isa) << " " << activation_code(act)
                                    << " x=" << x[i] << " (" << std::hexfloat << x[i]
                                    << std::defaultfloat << ") got " << y[i] << " want "
                                    << static_cast<double>(w));
       }
-      INFO(isa_name(isa) << " " << (act == Activation::gelu_erf ? "erf" : "tanh") << ": "
+      INFO(isa_name(isa) << " " << activation_code(act) << ": "
                          << x.size() << " values, " << subnormal << " results below FLT_MIN, "
                          << misrounded << " of them not correctly rounded");
       CHECK(worst < 1e-6);
@@ -123,7 +127,7 @@ TEST_CASE("vector GELU special values", "[core][gelu]") {
   for (Isa isa : available_isas()) {
     ScopedIsa scoped(isa);
     for (Activation act : kForms) {
-      INFO(isa_name(isa) << " " << (act == Activation::gelu_erf ? "erf" : "tanh"));
+      INFO(isa_name(isa) << " " << activation_code(act));
       // Each value once in a full vector and once in the masked tail (37 = 2 x 16 + 5).
       // `deep` lies below where the form's result leaves the normal range (erf: x < -13.15,
       // tanh: x < -10.10), where the vector code flushes or rounds to subnormal.
@@ -167,16 +171,66 @@ TEST_CASE("vector GELU special values", "[core][gelu]") {
   }
 }
 
+// Float tanh (tanh_f32, the FNet pooler's activation) has the same accuracy target. Its
+// results are normal or zero except for subnormal x, where tanh(x) = x.
+TEST_CASE("vector tanh is within 1e-6 of the exact function on a dense grid", "[core][gelu]") {
+  const std::vector<float> x = dense_grid();
+  std::vector<long double> want(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) want[i] = std::tanh(static_cast<long double>(x[i]));
+  for (Isa isa : available_isas()) {
+    ScopedIsa scoped(isa);
+    const std::vector<float> y = run_activate(Activation::tanh, x);
+    double worst = 0;
+    Index bad = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const long double w = want[i];
+      const bool ok = std::fabs(x[i]) < limits::min()
+                          ? y[i] == x[i] && std::signbit(y[i]) == std::signbit(x[i])
+                          : std::fabs(y[i] - w) <= 1e-6L * std::fabs(w);
+      if (std::fabs(x[i]) >= limits::min())
+        worst = std::max(worst, static_cast<double>(std::fabs((y[i] - w) / w)));
+      if (!ok && ++bad <= 5)
+        FAIL_CHECK(isa_name(isa) << " x=" << x[i] << " got " << y[i] << " want "
+                                 << static_cast<double>(w));
+    }
+    INFO(isa_name(isa) << ": " << x.size() << " values");
+    CHECK(worst < 1e-6);
+    CHECK(bad == 0);
+    // NaN in, NaN out; +-inf and the far tails give +-1; zero keeps its sign.
+    const float inf = limits::infinity();
+    const std::vector<float> specials = {limits::quiet_NaN(), inf, -inf, 10.0f, -10.0f, 1e30f,
+                                         -limits::max(), 0.0f, -0.0f};
+    const std::vector<float> expected = {0.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 0.0f, -0.0f};
+    std::vector<float> lanes(37, 0.5f);
+    for (std::size_t k = 0; k < specials.size(); ++k) {
+      lanes[k] = specials[k];
+      lanes[28 + k] = specials[k];  // again in the masked tail
+    }
+    const std::vector<float> got = run_activate(Activation::tanh, lanes);
+    for (std::size_t slot : {std::size_t(0), std::size_t(28)})
+      for (std::size_t k = 0; k < specials.size(); ++k) {
+        INFO(isa_name(isa) << " x = " << specials[k] << " in lane " << slot + k);
+        const float v = got[slot + k];
+        if (k == 0) {
+          CHECK(std::isnan(v));
+        } else {
+          CHECK(v == expected[k]);
+          CHECK(std::signbit(v) == std::signbit(expected[k]));
+        }
+      }
+  }
+}
+
 // The GEMM epilogue and activate() run the same per-ISA function: identical bits.
-TEST_CASE("vector GELU in the GEMM epilogue matches activate() bit for bit", "[core][gelu]") {
+TEST_CASE("vector GELU and tanh in the GEMM epilogue match activate() bit for bit", "[core][gelu]") {
   std::vector<float> x;
   for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 0.00377f);
   const Index n = static_cast<Index>(x.size());
   const float one = 1.0f;
   for (Isa isa : available_isas()) {
     ScopedIsa scoped(isa);
-    for (Activation act : kForms) {
-      INFO(isa_name(isa) << " " << (act == Activation::gelu_erf ? "erf" : "tanh"));
+    for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::tanh}) {
+      INFO(isa_name(isa) << " " << activation_code(act));
       Epilogue<float> e;
       e.act = act;
       std::vector<float> out(x.size());

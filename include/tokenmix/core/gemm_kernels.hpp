@@ -162,48 +162,6 @@ TOKENMIX_GEMM_INLINE void activate_lanes(Activation act, T* lanes) {
   for (int l = 0; l < W; ++l) lanes[l] = static_cast<T>(activate_scalar(act, lanes[l]));
 }
 
-// Vector tanh for float lanes, evaluated in double so that the result is within a few float
-// ulps: exp by range reduction and a degree-10 polynomial. (Both GELU forms have float code of
-// their own: vector_gelu.hpp.)
-struct Avx512Math {
-  static TOKENMIX_AVX512_FN __m512d exp(__m512d x) {
-    x = _mm512_min_pd(_mm512_max_pd(x, _mm512_set1_pd(-745.0)), _mm512_set1_pd(709.0));
-    const __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(6.93147180369123816490e-01), x);
-    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(1.90821492927058770002e-10), r);
-    __m512d p = _mm512_set1_pd(1.0 / 3628800.0);
-    for (double c : {1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                     1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
-      p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
-    return _mm512_scalef_pd(p, n);
-  }
-  // 1 / d to full double precision: 14-bit estimate and two Newton steps.
-  static TOKENMIX_AVX512_FN __m512d recip(__m512d d) {
-    __m512d y = _mm512_rcp14_pd(d);
-    const __m512d two = _mm512_set1_pd(2.0);
-    y = _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
-    return _mm512_mul_pd(y, _mm512_fnmadd_pd(d, y, two));
-  }
-  static TOKENMIX_AVX512_FN __m512d tanh(__m512d x) {
-    const __m512d ax = _mm512_abs_pd(x);
-    const __m512d e = exp(_mm512_mul_pd(ax, _mm512_set1_pd(-2.0)));  // in (0, 1]
-    const __m512d one = _mm512_set1_pd(1.0);
-    __m512d r = _mm512_mul_pd(_mm512_sub_pd(one, e), recip(_mm512_add_pd(one, e)));
-    // Near zero 1 - e cancels: tanh(a) = a - a^3 / 3 to double precision there.
-    const __m512d tiny = _mm512_fnmadd_pd(_mm512_mul_pd(ax, _mm512_mul_pd(ax, ax)),
-                                          _mm512_set1_pd(1.0 / 3.0), ax);
-    r = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(ax, _mm512_set1_pd(1e-5), _CMP_LT_OQ), r, tiny);
-    // Restore the sign; NaN lanes are put back afterwards because exp's clamping (max/min)
-    // turned them into ordinary numbers.
-    r = _mm512_castsi512_pd(_mm512_or_si512(
-        _mm512_castpd_si512(r),
-        _mm512_and_si512(_mm512_castpd_si512(x), _mm512_set1_epi64(std::int64_t(1) << 63))));
-    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), r, x);
-  }
-};
-
-
 // r = broadcast of the element at byte address base + index * S (S = 1, 2, 4, 8; S = 0:
 // base). Written as an instruction so that the address stays in scaled-index form: from
 // pointer arithmetic the compiler hoists one offset register per A row read in place and,
@@ -360,25 +318,20 @@ struct Avx512Vec {
   static TOKENMIX_AVX512_FN reg narrow(__m512d lo, __m512d hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
   }
+  // relu: x < 0 ? 0 : x, keeping NaN (and not max, which trips a GCC 12 warning). Float GELU
+  // and tanh never get here (activate_vector, the only caller, runs vector_gelu.hpp); double
+  // GELU and tanh go through activate_scalar lane by lane.
   static TOKENMIX_AVX512_FN reg activate(Activation act, reg x) {
-    // relu: x < 0 ? 0 : x, keeping NaN (and not max, which trips a GCC 12 warning).
-    if constexpr (f32) {
-      if (act == Activation::relu)
+    if (act == Activation::relu) {
+      if constexpr (f32)
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ), x);
-      if (act == Activation::none) return x;
-      // tanh, evaluated in double by the vector math above. Both GELU forms never get here:
-      // activate_vector, this function's only caller, runs vector_gelu.hpp for them.
-      const __m512d lo = Avx512Math::tanh(_mm512_cvtps_pd(_mm512_castps512_ps256(x)));
-      const __m512d hi = Avx512Math::tanh(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
-      return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-    } else {
-      if (act == Activation::relu)
+      else
         return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLT_UQ), x);
-      alignas(64) T lanes[8];
-      _mm512_store_pd(lanes, x);
-      activate_lanes<T, 8>(act, lanes);
-      return _mm512_load_pd(lanes);
     }
+    alignas(64) T lanes[width];
+    storeu(lanes, x);
+    activate_lanes<T, width>(act, lanes);
+    return loadu(lanes);
   }
   // dst[c * ld_out + r] = r < rows ? src[r * ld + c] : 0 for r < lanes, c < cols, with
   // rows <= lanes <= 16 and cols <= width.
@@ -592,15 +545,12 @@ struct Avx2Vec {
     return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi),
                                 1);
   }
+  // relu keeps NaN: max returns its second operand when one is NaN. Float GELU and tanh never
+  // get here (see Avx512Vec::activate).
   static TOKENMIX_AVX2_FN reg activate(Activation act, reg x) {
+    if (act == Activation::relu) return max(zero(), x);
     alignas(32) T lanes[width];
-    if constexpr (f32) {
-      if (act == Activation::relu) return _mm256_max_ps(_mm256_setzero_ps(), x);
-      _mm256_store_ps(lanes, x);
-    } else {
-      if (act == Activation::relu) return _mm256_max_pd(_mm256_setzero_pd(), x);
-      _mm256_store_pd(lanes, x);
-    }
+    storeu(lanes, x);
     activate_lanes<T, width>(act, lanes);
     return loadu(lanes);
   }

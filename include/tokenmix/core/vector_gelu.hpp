@@ -1,9 +1,9 @@
-// Both GELU forms for float vectors, written once over vector traits V and compiled once per
-// ISA: gemm_microkernel.hpp includes this file, under the TOKENMIX_GEMM_TARGET (a target
-// attribute) and TOKENMIX_GEMM_NS (a namespace) it is itself compiled with. No include guard
-// on purpose. Traits that have the primitives below say so with V::gelu_ops (AVX-512 and
-// AVX2 floats); activate_vector at the end routes GELU there and everything else to
-// V::activate.
+// Both GELU forms and tanh for float vectors, written once over vector traits V and compiled
+// once per ISA: gemm_microkernel.hpp includes this file, under the TOKENMIX_GEMM_TARGET (a
+// target attribute) and TOKENMIX_GEMM_NS (a namespace) it is itself compiled with. No include
+// guard on purpose. Traits that have the primitives below say so with V::gelu_ops (AVX-512
+// and AVX2 floats); activate_vector at the end routes GELU and tanh there and everything else
+// to V::activate.
 //
 // V provides, besides the micro-kernel's set1, zero, add, mul and fmadd: min and max (the
 // second operand where either is NaN, as on x86), abs, sub, fmsub (a b - c), fnmadd (c - a b),
@@ -124,13 +124,43 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gelu_tanh_f32(typename
   return V::select(V::less(x, V::zero()), neg, V::mul(x, q));
 }
 
-// act(x) for one vector of traits V: the GELUs above where V has their primitives.
+// tanh in float arithmetic: tanh(x) = -sign(x) e / (2 + e) with e = expm1(-2|x|) in (-1, 0],
+// which cancels nowhere (1 - exp(-2|x|) would near 0). expm1(y) = 2^n expm1(r) + (2^n - 1)
+// with y = n ln2 + r: for n = 0 that is expm1(r) itself, for n < 0 both terms are negative.
+// |x| is capped at 10, where tanh rounds to 1; below 2^-12, tanh(x) = x to float precision
+// (x^3 / 3 is below 2^-25 of it), which also keeps -0 and subnormal x. NaN passes through:
+// the cap is min(10, |x|), which returns its second operand when one is NaN. The FNet pooler
+// is its user; before, AVX-512 evaluated float tanh in double vectors and AVX2 lane by lane.
+template <class V>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg tanh_f32(typename V::reg x) {
+  using reg = typename V::reg;
+  const reg ax = V::abs(x);
+  const reg y = V::mul(V::min(V::set1(10.0f), ax), V::set1(-2.0f));
+  const reg n = V::round(V::mul(y, V::set1(1.44269504088896341f)));
+  reg r = V::fnmadd(n, V::set1(0.693145751953125f), y);
+  r = V::fnmadd(n, V::set1(1.428606765330187045e-6f), r);
+  // expm1(r) = r + r^2 (1/2 + r/6 + ... + r^7/9!) for |r| <= ln2 / 2.
+  reg q = V::set1(1.0f / 362880.0f);
+#pragma GCC unroll 16
+  for (float c : {1.0f / 40320.0f, 1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                  1.0f / 6.0f, 0.5f})
+    q = V::fmadd(q, r, V::set1(c));
+  const reg p = V::fmadd(V::mul(r, r), q, r);
+  const reg s = V::scale_small(V::set1(1.0f), n);  // 2^n, n in [-29, 0]
+  const reg e = V::fmadd(s, p, V::sub(s, V::set1(1.0f)));
+  const reg t = V::mul(e, V::recip(V::add(e, V::set1(2.0f))));  // -tanh |x|
+  const reg signed_t = V::select(V::less(x, V::zero()), t, V::sub(V::zero(), t));
+  return V::select(V::less(ax, V::set1(0x1p-12f)), x, signed_t);
+}
+
+// act(x) for one vector of traits V: the functions above where V has their primitives.
 template <class V>
 TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg activate_vector(Activation act,
                                                                           typename V::reg x) {
   if constexpr (has_gelu_ops<V>::value) {
     if (act == Activation::gelu_erf) return gelu_erf_f32<V>(x);
     if (act == Activation::gelu_tanh) return gelu_tanh_f32<V>(x);
+    if (act == Activation::tanh) return tanh_f32<V>(x);
   }
   return V::activate(act, x);
 }
