@@ -532,7 +532,9 @@ struct Avx2Vec {
   static TOKENMIX_AVX2_FN reg recip(reg d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
   static TOKENMIX_AVX2_FN reg scale_small(reg v, reg n) { return _mm256_mul_ps(v, pow2(n)); }
   static TOKENMIX_AVX2_FN reg scale_or(reg keep, reg v, reg n, reg other) {
-    n = _mm256_max_ps(n, _mm256_set1_ps(-252.0f));  // lower n only in lanes not kept
+    // Lanes not kept are computed too (blendv comes after): n = 0 there, or a subnormal
+    // product would cost a microcode assist (5.2 vs 1.45 ns a value, gelu_tanh at x > 10.8).
+    n = _mm256_blendv_ps(_mm256_setzero_ps(), _mm256_max_ps(n, _mm256_set1_ps(-252.0f)), keep);
     const reg n1 = round(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)));
     return _mm256_blendv_ps(
         other, _mm256_mul_ps(_mm256_mul_ps(v, pow2(_mm256_sub_ps(n, n1))), pow2(n1)), keep);

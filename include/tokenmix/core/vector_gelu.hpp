@@ -118,8 +118,9 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gelu_tanh_f32(typename
   // x < 0: (x p q) 2^n, the power of two applied last, so that only the result itself can be
   // subnormal (from x = -10.1006 down its exact value is, and it is returned rounded, as by
   // the scalar path); at or below x = -10.7708683, where |GELU| < 2^-150 rounds to zero,
-  // x * 0: -0, or NaN for x = -inf. NaN lanes take the positive form.
-  const reg neg = V::scale_or(V::not_less_equal(x, V::set1(-10.7708683f)),
+  // x * 0: -0, or NaN for x = -inf. NaN lanes take the positive form. The test is on |x| so
+  // that positive x past 10.77 (positive form) skip the subnormal step too.
+  const reg neg = V::scale_or(V::less(V::abs(x), V::set1(10.7708683f)),
                               V::mul(V::mul(x, p), q), n, V::mul(x, V::zero()));
   return V::select(V::less(x, V::zero()), neg, V::mul(x, q));
 }
