@@ -15,7 +15,7 @@
 // narrow(lo, hi) convert to and from (the tanh form's reduction).
 //
 // Accuracy: within 1e-6 relative everywhere the result is a normal float (measured worst on
-// 1.9M points: 5.2e-7 erf, 2.3e-7 tanh), NaN in NaN out, GELU(-inf) = NaN and
+// 1.9M points: 5.8e-7 erf, 2.3e-7 tanh), NaN in NaN out, GELU(-inf) = NaN and
 // GELU(+inf) = +inf as in the scalar path and PyTorch. Below FLT_MIN the erf form flushes to
 // -0 and the tanh form rounds once from a value within that accuracy (off by one 2^-149 step
 // next to midpoints, ~2% of its subnormal band). No intermediate step is subnormal (each
@@ -56,11 +56,21 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gelu_erf_f32(typename 
   const reg a = V::min(V::max(ax, V::set1(1e-10f)), lim);
   const reg one = V::set1(1.0f), half = V::set1(0.5f);
   const reg t = V::recip(V::fmadd(half, V::mul(a, V::set1(0.70710678118654752440f)), one));
-  reg q = V::set1(0.17087277f);
-#pragma GCC unroll 16
-  for (float c : {-0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f, -0.18628806f,
-                  0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f})
-    q = V::fmadd(q, t, V::set1(c));
+  // P(t) = c0 + c1 t + ... + c9 t^9 in Estrin's scheme: a dependency chain 4 operations deep
+  // instead of Horner's 9. Each vector's GELU is one long chain and the out-of-order window
+  // holds only a few, so chain depth, not operation count, sets the throughput (11% faster
+  // than Horner; Estrin for exp_reduced_f32 too gained nothing more for this form and lost 2%
+  // for the tanh form).
+  const reg t2 = V::mul(t, t);
+  const reg t4 = V::mul(t2, t2);
+  const reg p01 = V::fmadd(t, V::set1(1.00002368f), V::set1(-1.26551223f));
+  const reg p23 = V::fmadd(t, V::set1(0.09678418f), V::set1(0.37409196f));
+  const reg p45 = V::fmadd(t, V::set1(0.27886807f), V::set1(-0.18628806f));
+  const reg p67 = V::fmadd(t, V::set1(1.48851587f), V::set1(-1.13520398f));
+  const reg p89 = V::fmadd(t, V::set1(0.17087277f), V::set1(-0.82215223f));
+  const reg p0_3 = V::fmadd(p23, t2, p01);
+  const reg p4_7 = V::fmadd(p67, t2, p45);
+  const reg q = V::fmadd(V::fmadd(p89, t4, p4_7), t4, p0_3);
   // -z^2 = -(h + l) / 2 exactly; the exponent is -h/2 + s with s = q - l/2 small.
   const reg h = V::mul(a, a);
   const reg l = V::fmsub(a, a, h);
