@@ -50,14 +50,15 @@ def build(ref, torch, name):
     return ref.FNetModel(cfg)
 
 
-# The thread environment of each PyTorch worker, set before torch (and OpenBLAS) load.
-# 2 threads: torch's intra-op OpenMP pool of two splits the work, OpenBLAS stays serial
-# inside it, and the OpenMP threads sleep between parallel regions instead of spinning
-# against each other (measured choice, see the commit that introduced it).
+# The thread environment of each PyTorch worker, set before torch (and OpenBLAS) load; each
+# worker also calls torch.set_num_threads. Chosen by measurement (mixer_s16_224, batch 1, quiet
+# machine, ms per forward): one thread, OpenBLAS at 1 and OMP_NUM_THREADS unset, 104-111
+# (process CPU = wall: nothing else runs), where also setting OMP_NUM_THREADS=1 made torch
+# slower (140); two threads, OpenBLAS at 2 with OpenMP's passive wait policy, 101, where
+# OpenBLAS at 1 gave 107 and the default (spinning) policy 187.
 TORCH_ENV = {
-    1: {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-    2: {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "OMP_WAIT_POLICY": "PASSIVE"},
+    1: {"OPENBLAS_NUM_THREADS": "1"},
+    2: {"OPENBLAS_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
 }
 
 
