@@ -18,17 +18,32 @@ namespace tokenmix {
 namespace detail {
 namespace TOKENMIX_GEMM_NS {
 
-// v -> act(v + biases) * scale + residual for one vector of row i, columns j..j+width.
+// v -> act(v + biases) * scale + residual for one vector of row i, columns j..j+width, in
+// the two parts around the activation (gemm_store evaluates several vectors' activations
+// together between them).
 template <class V>
-TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue(
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue_pre(
     typename V::reg x, const GemmEpilogueTile<typename V::T>& e, Index i, Index j,
     typename V::mask m) {
   if (e.col_bias) x = V::add(x, V::load(e.col_bias + j, m));
   if (e.row_bias) x = V::add(x, V::set1(e.row_bias[i]));
-  if (e.act != Activation::none) x = activate_vector<V>(e.act, x);
+  return x;
+}
+template <class V>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue_post(
+    typename V::reg x, const GemmEpilogueTile<typename V::T>& e, Index i, Index j,
+    typename V::mask m) {
   if (e.col_scale) x = V::mul(x, V::load(e.col_scale + j, m));
   if (e.residual) x = V::add(x, V::load(e.residual + i * e.ld_residual + j, m));
   return x;
+}
+template <class V>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue(
+    typename V::reg x, const GemmEpilogueTile<typename V::T>& e, Index i, Index j,
+    typename V::mask m) {
+  x = gemm_epilogue_pre<V>(x, e, i, j, m);
+  if (e.act != Activation::none) x = activate_vector<V>(e.act, x);
+  return gemm_epilogue_post<V>(x, e, i, j, m);
 }
 
 // Accumulators of a register tile set to zero.
@@ -40,25 +55,53 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void gemm_zero(typename V::reg (&acc)[
     for (int j = 0; j < C; ++j) acc[i][j] = V::zero();
 }
 
-// C = alpha * tile + beta * C (+ epilogue) for the valid mr x nr part of the tile.
+// Rows i0..i0+R of a tile stored by gemm_store: C = alpha * tile + beta * C, then the
+// epilogue, with the activations of all R * NV vectors evaluated together.
+template <class V, int R, int NV>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void gemm_store_rows(const GemmTile<typename V::T>& t,
+                                                              const typename V::T* tile,
+                                                              Index i0,
+                                                              const typename V::mask (&cm)[NV]) {
+  using reg = typename V::reg;
+  constexpr int W = V::width;
+  const GemmEpilogueTile<typename V::T>* e = t.epilogue;
+  reg x[R * NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const Index i = i0 + r;
+      reg y = V::mul(V::loadu(tile + (i * NV + v) * W), V::set1(t.alpha));
+      if (t.read_c) y = V::fmadd(V::set1(t.beta), V::load(t.c + i * t.ldc + v * W, cm[v]), y);
+      if (e) y = gemm_epilogue_pre<V>(y, *e, i, v * W, cm[v]);
+      x[r * NV + v] = y;
+    }
+  if (e && e->act != Activation::none) activate_vectors<V, R * NV>(e->act, x);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      const Index i = i0 + r;
+      reg y = x[r * NV + v];
+      if (e) y = gemm_epilogue_post<V>(y, *e, i, v * W, cm[v]);
+      V::store(t.c + i * t.ldc + v * W, y, cm[v]);
+    }
+}
+
+// C = alpha * tile + beta * C (+ epilogue) for the valid mr x nr part of the tile. Where V
+// has the vector GELU, rows go in groups of four vectors (VecGroup interleaves their chains).
+// Vectors wholly past nr are masked out: computed, never stored.
 template <class V, int MR, int NV>
 TOKENMIX_GEMM_TARGET __attribute__((noinline)) void gemm_store(const GemmTile<typename V::T>& t,
                                                                const typename V::T* tile) {
-  using reg = typename V::reg;
-  using mask = typename V::mask;
-  constexpr int W = V::width;
-  const reg valpha = V::set1(t.alpha);
-  const reg vbeta = V::set1(t.beta);
-  for (Index i = 0; i < t.mr; ++i) {
-    typename V::T* crow = t.c + i * t.ldc;
-    for (int v = 0; v < NV && v * W < t.nr; ++v) {
-      const mask cm = V::first(t.nr - v * W);
-      reg x = V::mul(V::loadu(tile + (i * NV + v) * W), valpha);
-      if (t.read_c) x = V::fmadd(vbeta, V::load(crow + v * W, cm), x);
-      if (t.epilogue) x = gemm_epilogue<V>(x, *t.epilogue, i, v * W, cm);
-      V::store(crow + v * W, x, cm);
-    }
-  }
+  typename V::mask cm[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) cm[v] = V::first(t.nr - v * V::width);
+  constexpr int R = has_gelu_ops<V>::value && NV < 4 ? 4 / NV : 1;
+  Index i = 0;
+  if constexpr (R > 1)
+    for (; i + R <= t.mr; i += R) gemm_store_rows<V, R, NV>(t, tile, i, cm);
+  for (; i < t.mr; ++i) gemm_store_rows<V, 1, NV>(t, tile, i, cm);
 }
 
 // One MR x (NV * width) tile of C over one k block: acc = A_sliver * B_sliver, then
@@ -354,7 +397,19 @@ TOKENMIX_GEMM_TARGET void gemm_pack_b(bool trans_b, Index kc, Index nc, const ty
 template <class V>
 TOKENMIX_GEMM_TARGET void activate_span(Activation act, typename V::T* x, Index n) {
   constexpr int W = V::width;
-  for (Index i = 0; i < n; i += W) {
+  Index i = 0;
+  if constexpr (has_gelu_ops<V>::value) {
+    // Four vectors at a time, their chains interleaved (VecGroup).
+    for (; i + 4 * W <= n; i += 4 * W) {
+      typename V::reg group[4];
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) group[j] = V::loadu(x + i + j * W);
+      activate_vectors<V, 4>(act, group);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) V::storeu(x + i + j * W, group[j]);
+    }
+  }
+  for (; i < n; i += W) {
     const typename V::mask m = V::first(n - i);
     V::store(x + i, activate_vector<V>(act, V::load(x + i, m)), m);
   }

@@ -164,6 +164,71 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg tanh_f32(typename V::r
   return V::select(V::less(ax, V::set1(0x1p-12f)), x, signed_t);
 }
 
+// N vectors of traits V as one: each operation applies to the N in turn, so one call of the
+// functions above evaluates N independent vectors with their instructions interleaved in
+// program order. Each vector's GELU is a single dependency chain ~100 cycles long, and the
+// scheduler holds too few instructions to overlap the chains of vectors evaluated one after
+// the other: interleaved, the chains run side by side.
+template <class V, int N>
+struct VecGroup {
+  using T = typename V::T;
+  using Wide = VecGroup<typename V::Wide, N>;
+  struct reg {
+    typename V::reg v[N];
+  };
+  // What the comparisons return: a mask register on AVX-512, a vector of lane masks on AVX2.
+  struct mask {
+    decltype(V::less(std::declval<typename V::reg>(), std::declval<typename V::reg>())) v[N];
+  };
+#define TOKENMIX_GROUP_FN static TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE
+#define TOKENMIX_GROUP_EACH(R, expr) \
+  R r;                               \
+  _Pragma("GCC unroll 8") for (int j = 0; j < N; ++j) r.v[j] = expr; \
+  return r
+  TOKENMIX_GROUP_FN reg zero() { TOKENMIX_GROUP_EACH(reg, V::zero()); }
+  TOKENMIX_GROUP_FN reg set1(T x) { TOKENMIX_GROUP_EACH(reg, V::set1(x)); }
+#define TOKENMIX_GROUP_UNARY(name) \
+  TOKENMIX_GROUP_FN reg name(reg a) { TOKENMIX_GROUP_EACH(reg, V::name(a.v[j])); }
+#define TOKENMIX_GROUP_BINARY(R, name) \
+  TOKENMIX_GROUP_FN R name(reg a, reg b) { TOKENMIX_GROUP_EACH(R, V::name(a.v[j], b.v[j])); }
+#define TOKENMIX_GROUP_TERNARY(name)                   \
+  TOKENMIX_GROUP_FN reg name(reg a, reg b, reg c) {    \
+    TOKENMIX_GROUP_EACH(reg, V::name(a.v[j], b.v[j], c.v[j])); \
+  }
+  TOKENMIX_GROUP_UNARY(abs)
+  TOKENMIX_GROUP_UNARY(round)
+  TOKENMIX_GROUP_UNARY(recip)
+  TOKENMIX_GROUP_BINARY(reg, min)
+  TOKENMIX_GROUP_BINARY(reg, max)
+  TOKENMIX_GROUP_BINARY(reg, add)
+  TOKENMIX_GROUP_BINARY(reg, sub)
+  TOKENMIX_GROUP_BINARY(reg, mul)
+  TOKENMIX_GROUP_BINARY(reg, scale_small)
+  TOKENMIX_GROUP_BINARY(mask, less)
+  TOKENMIX_GROUP_BINARY(mask, not_greater)
+  TOKENMIX_GROUP_TERNARY(fmadd)
+  TOKENMIX_GROUP_TERNARY(fmsub)
+  TOKENMIX_GROUP_TERNARY(fnmadd)
+  TOKENMIX_GROUP_TERNARY(fnmsub)
+  TOKENMIX_GROUP_FN reg select(mask m, reg a, reg b) {
+    TOKENMIX_GROUP_EACH(reg, V::select(m.v[j], a.v[j], b.v[j]));
+  }
+  TOKENMIX_GROUP_FN reg scale_or(mask keep, reg v, reg n, reg other) {
+    TOKENMIX_GROUP_EACH(reg, V::scale_or(keep.v[j], v.v[j], n.v[j], other.v[j]));
+  }
+  TOKENMIX_GROUP_FN reg narrow(typename Wide::reg lo, typename Wide::reg hi) {
+    TOKENMIX_GROUP_EACH(reg, V::narrow(lo.v[j], hi.v[j]));
+  }
+  TOKENMIX_GROUP_FN void widen(reg x, typename Wide::reg& lo, typename Wide::reg& hi) {
+    _Pragma("GCC unroll 8") for (int j = 0; j < N; ++j) V::widen(x.v[j], lo.v[j], hi.v[j]);
+  }
+#undef TOKENMIX_GROUP_TERNARY
+#undef TOKENMIX_GROUP_BINARY
+#undef TOKENMIX_GROUP_UNARY
+#undef TOKENMIX_GROUP_EACH
+#undef TOKENMIX_GROUP_FN
+};
+
 // act(x) for one vector of traits V: the functions above where V has their primitives.
 template <class V>
 TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg activate_vector(Activation act,
@@ -174,6 +239,30 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg activate_vector(Activa
     if (act == Activation::tanh) return tanh_f32<V>(x);
   }
   return V::activate(act, x);
+}
+
+// act(x[j]) for N vectors of traits V at once: GELU and tanh interleaved (VecGroup), with
+// the same results as N calls of activate_vector.
+template <class V, int N>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void activate_vectors(Activation act,
+                                                                typename V::reg (&x)[N]) {
+  if constexpr (has_gelu_ops<V>::value) {
+    if (act == Activation::gelu_erf || act == Activation::gelu_tanh ||
+        act == Activation::tanh) {
+      using G = VecGroup<V, N>;
+      typename G::reg g;
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) g.v[j] = x[j];
+      g = act == Activation::gelu_erf    ? gelu_erf_f32<G>(g)
+          : act == Activation::gelu_tanh ? gelu_tanh_f32<G>(g)
+                                         : tanh_f32<G>(g);
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) x[j] = g.v[j];
+      return;
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < N; ++j) x[j] = V::activate(act, x[j]);
 }
 
 }  // namespace TOKENMIX_GEMM_NS
