@@ -100,6 +100,10 @@ void reference(const Problem<T>& p, T alpha, T beta, const std::vector<T>& c_old
         v += e.residual[i * e.ld_residual + j];
         mag += std::fabs(e.residual[i * e.ld_residual + j]) + std::fabs(v);
       }
+      if (e.multiplier) {
+        v *= e.multiplier[i * e.ld_multiplier + j];
+        mag = (mag + std::fabs(v)) * std::fabs(e.multiplier[i * e.ld_multiplier + j]);
+      }
       ref[i * p.n + j] = v;
       bound[i * p.n + j] = 4.0 * (std::sqrt(static_cast<double>(p.k)) + 2.0) * eps *
                                static_cast<double>(mag) +
@@ -212,7 +216,7 @@ TEMPLATE_TEST_CASE("gemm with beta == 0 never reads C, alpha and beta variants",
   }
 }
 
-TEMPLATE_TEST_CASE("gemm epilogues: biases, activations, scale, residual (aliasing C too)",
+TEMPLATE_TEST_CASE("gemm epilogues: biases, activations, scale, residual, multiplier, aliasing C",
                    "[core][gemm]", float, double) {
   using T = TestType;
   std::mt19937 rng(5);
@@ -225,13 +229,15 @@ TEMPLATE_TEST_CASE("gemm epilogues: biases, activations, scale, residual (aliasi
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh,
                            Activation::relu, Activation::tanh})
-      for (int options = 0; options < 16; ++options)
+      for (int options = 0; options < 32; ++options)
         for (bool alias : {false, true}) {
-          if (alias && !(options & 8)) continue;
+          if (alias && !(options & 24)) continue;
           Problem<T> p(Trans::N, Trans::T, m, n, k, 100 + options);
           for (auto& v : p.a_store) v = static_cast<T>(v * T(0.1));  // keep acc near act's knee
-          std::vector<T> residual_store(p.c_store.size());
+          std::vector<T> residual_store(p.c_store.size()), multiplier_store(p.c_store.size());
           for (auto& v : residual_store) v = static_cast<T>(dist(rng));
+          for (auto& v : multiplier_store) v = static_cast<T>(dist(rng));
+          // Aliased, residual and multiplier both are C (its old values, beta = 0).
           if (alias) p.c_store = residual_store;
           Epilogue<T> e;
           e.act = act;
@@ -242,11 +248,19 @@ TEMPLATE_TEST_CASE("gemm epilogues: biases, activations, scale, residual (aliasi
             e.residual = alias ? p.c : residual_store.data() + 1;
             e.ld_residual = p.ldc;
           }
+          if (options & 16) {
+            e.multiplier = alias ? p.c : multiplier_store.data() + 1;
+            e.ld_multiplier = p.ldc;
+          }
           std::vector<long double> ref;
           std::vector<double> bound;
           const std::vector<T> res_copy(residual_store.begin() + 1, residual_store.end());
           Epilogue<T> e_ref = e;
           if (options & 8) e_ref.residual = res_copy.data();
+          const std::vector<T> mul_copy(alias ? residual_store.begin() + 1
+                                              : multiplier_store.begin() + 1,
+                                        alias ? residual_store.end() : multiplier_store.end());
+          if (options & 16) e_ref.multiplier = mul_copy.data();
           const T beta = alias ? T(0) : T(0.25);
           reference(p, T(1), beta, std::vector<T>(p.c_store.begin() + 1, p.c_store.end()),
                     e_ref, ref, bound);

@@ -133,7 +133,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   const Epilogue<T>& e = g.epilogue;
   // No epilogue work: the tiles get none, so their stores skip the per-vector field tests.
   const bool has_epilogue = e.col_bias || e.row_bias || e.act != Activation::none ||
-                            e.col_scale || e.residual;
+                            e.col_scale || e.residual || e.multiplier;
   GemmEpilogueTile<T> ep{};
   GemmTile<T> t{};
   t.a_rs = g.trans_a ? 1 : g.lda;
@@ -212,6 +212,9 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
               ep.col_scale = e.col_scale ? e.col_scale + col : nullptr;
               ep.residual = e.residual ? e.residual + row * e.ld_residual + col : nullptr;
               ep.ld_residual = e.ld_residual;
+              ep.multiplier =
+                  e.multiplier ? e.multiplier + row * e.ld_multiplier + col : nullptr;
+              ep.ld_multiplier = e.ld_multiplier;
             }
             K::tile(t, packing ? GemmB::pack
                        : direct_b && t.nr < NR ? GemmB::in_place
@@ -232,24 +235,26 @@ void gemm_driver(GemmCall<typename K::T> g, int threads) {
   if (g.m == 0 || g.n == 0) return;
 
   ScratchFrame frame;
-  // A residual overlapping C would be read after earlier k blocks overwrote it with partial
-  // sums (or, if offset, after a neighbouring tile wrote it): work from a copy then.
-  if (g.epilogue.residual) {
-    const Epilogue<T>& e = g.epilogue;
+  // A residual or multiplier overlapping C would be read after earlier k blocks overwrote
+  // it with partial sums (or, if offset, after a neighbouring tile wrote it): work from a
+  // copy then.
+  const auto copy_if_overlapping = [&](const T*& operand, Index& ld) {
+    if (!operand) return;
     const auto lo = [](const T* p) { return reinterpret_cast<std::uintptr_t>(p); };
-    const bool overlap = lo(e.residual) < lo(g.c + (g.m - 1) * g.ldc + g.n) &&
-                         lo(g.c) < lo(e.residual + (g.m - 1) * e.ld_residual + g.n);
-    const bool same = e.residual == g.c && e.ld_residual == g.ldc;
+    const bool overlap = lo(operand) < lo(g.c + (g.m - 1) * g.ldc + g.n) &&
+                         lo(g.c) < lo(operand + (g.m - 1) * ld + g.n);
+    const bool same = operand == g.c && ld == g.ldc;
     const bool one_block = g.alpha == T(0) || g.k <= gemm_kc<T>;
     if (overlap && !(same && one_block)) {
       T* copy = frame.take<T>(static_cast<std::size_t>(g.m * g.n));
       for (Index i = 0; i < g.m; ++i)
-        std::copy(e.residual + i * e.ld_residual, e.residual + i * e.ld_residual + g.n,
-                  copy + i * g.n);
-      g.epilogue.residual = copy;
-      g.epilogue.ld_residual = g.n;
+        std::copy(operand + i * ld, operand + i * ld + g.n, copy + i * g.n);
+      operand = copy;
+      ld = g.n;
     }
-  }
+  };
+  copy_if_overlapping(g.epilogue.residual, g.epilogue.ld_residual);
+  copy_if_overlapping(g.epilogue.multiplier, g.epilogue.ld_multiplier);
 
   // Waking a helper costs microseconds: below ~4 MFLOP per thread it does not pay.
   const double flops = 2.0 * double(g.m) * double(g.n) * double(std::max<Index>(g.k, 1));

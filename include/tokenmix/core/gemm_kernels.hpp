@@ -36,7 +36,8 @@ enum class Activation { none, gelu_erf, gelu_tanh, relu, tanh };
 
 // Applied per element of the m x n result, in this order, while the tile is hot:
 //   v = alpha*acc + beta*C_old; v += col_bias[j] (if set) + row_bias[i] (if set);
-//   v = act(v); v *= col_scale[j] (if set); v += residual[i*ld_residual + j] (if set).
+//   v = act(v); v *= col_scale[j] (if set); v += residual[i*ld_residual + j] (if set);
+//   v *= multiplier[i*ld_multiplier + j] (if set).
 template <class T>
 struct Epilogue {
   const T* col_bias = nullptr;   // length n  (nn.Linear bias)
@@ -45,6 +46,8 @@ struct Epilogue {
   const T* col_scale = nullptr;  // length n  (LayerScale)
   const T* residual = nullptr;   // may alias C (in-place residual)
   Index ld_residual = 0;
+  const T* multiplier = nullptr;  // m x n, elementwise (gMLP's gate u * v); may alias C
+  Index ld_multiplier = 0;
 };
 
 namespace detail {
@@ -76,6 +79,8 @@ struct GemmEpilogueTile {
   const T* col_scale;
   const T* residual;
   Index ld_residual;
+  const T* multiplier;
+  Index ld_multiplier;
 };
 
 // Where a micro-kernel reads B from (see gemm_tile in gemm_microkernel.hpp).

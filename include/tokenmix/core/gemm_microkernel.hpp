@@ -18,7 +18,7 @@ namespace tokenmix {
 namespace detail {
 namespace TOKENMIX_GEMM_NS {
 
-// v -> act(v + biases) * scale + residual for one vector of row i, columns j..j+width, in
+// v -> (act(v + biases) * scale + residual) * multiplier for one vector of row i, columns j..j+width, in
 // the two parts around the activation (gemm_store evaluates several vectors' activations
 // together between them).
 template <class V>
@@ -35,6 +35,7 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg gemm_epilogue_post(
     typename V::mask m) {
   if (e.col_scale) x = V::mul(x, V::load(e.col_scale + j, m));
   if (e.residual) x = V::add(x, V::load(e.residual + i * e.ld_residual + j, m));
+  if (e.multiplier) x = V::mul(x, V::load(e.multiplier + i * e.ld_multiplier + j, m));
   return x;
 }
 template <class V>

@@ -113,6 +113,9 @@ class SpatialGatingUnit {
         e.ld_residual = ld_gate_addend;
       }
       if (!config_.causal) {
+        // The gating product u * (W v + b) rides in the GEMM's epilogue too.
+        e.multiplier = zb;
+        e.ld_multiplier = ldz;
         gemm<T>(Trans::N, Trans::N, n, half, n, T(1), w, full, vn, half, T(0), yb, ldy, e);
       } else {
         // The gate starts as bias (+ addend) and the staircase accumulates onto it: W's
@@ -124,10 +127,10 @@ class SpatialGatingUnit {
             for (Index c = 0; c < half; ++c) gi[c] += e.residual[i * ld_gate_addend + c];
         }
         detail::causal_gemm<T>(n, half, n, 0, T(1), w, full, vn, half, yb, ldy);
+        using Row = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
+        using RowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
+        for (Index i = 0; i < n; ++i) RowOut(yb + i * ldy, half) *= Row(zb + i * ldz, half);
       }
-      using Row = Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>;
-      using RowOut = Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>>;
-      for (Index i = 0; i < n; ++i) RowOut(yb + i * ldy, half) *= Row(zb + i * ldz, half);
     }
   }
 
