@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "isa_paths.hpp"
 #include "tokenmix/core/isa.hpp"
 #include "tokenmix/core/threads.hpp"
 
@@ -128,17 +129,6 @@ void check_against_reference(const Problem<T>& p, const std::vector<long double>
   CHECK(bad == 0);
 }
 
-std::vector<Isa> isa_paths() {
-  std::vector<Isa> paths;
-  for (Isa isa : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512}) {
-    if (isa_supported(isa))
-      paths.push_back(isa);
-    else
-      WARN("gemm: skipping the " << isa_name(isa) << " path, which this CPU lacks");
-  }
-  return paths;
-}
-
 struct Shape {
   Index m, n, k;
 };
@@ -164,7 +154,7 @@ const std::vector<Shape>& edge_shapes() {
 TEMPLATE_TEST_CASE("gemm matches a long-double reference for every transpose, shape and ISA",
                    "[core][gemm]", float, double) {
   using T = TestType;
-  const auto paths = isa_paths();
+  const auto paths = tokenmix_test::supported_isa_paths("gemm");
   unsigned seed = 1;
   for (const Shape& s : edge_shapes())
     for (Trans ta : {Trans::N, Trans::T})
@@ -194,7 +184,7 @@ TEMPLATE_TEST_CASE("gemm matches a long-double reference for every transpose, sh
 TEMPLATE_TEST_CASE("gemm with beta == 0 never reads C, alpha and beta variants",
                    "[core][gemm]", float, double) {
   using T = TestType;
-  for (Isa isa : isa_paths()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     for (const Shape& s : {Shape{37, 53, 41}, Shape{5, 300, 400}}) {
       Problem<T> p(Trans::N, Trans::N, s.m, s.n, s.k, 77);
@@ -225,7 +215,7 @@ TEMPLATE_TEST_CASE("gemm epilogues: biases, activations, scale, residual, multip
   std::vector<T> col_bias(n), row_bias(m), col_scale(n);
   for (auto* v : {&col_bias, &row_bias, &col_scale})
     for (auto& x : *v) x = static_cast<T>(dist(rng));
-  for (Isa isa : isa_paths()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::none, Activation::gelu_erf, Activation::gelu_tanh,
                            Activation::relu, Activation::tanh})
@@ -283,7 +273,7 @@ TEMPLATE_TEST_CASE("gemm activations are accurate to ~1e-6 (float) / 1e-12 (doub
   const Index m = static_cast<Index>(x.size());
   const T one = 1;
   const double tol = std::is_same<T, float>::value ? 1e-6 : 1e-12;
-  for (Isa isa : isa_paths()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
                            Activation::tanh}) {
@@ -325,7 +315,7 @@ TEMPLATE_TEST_CASE("gemm activations of infinite, NaN and huge inputs match the 
   const double tol = std::is_same<T, float>::value ? 1e-6 : 1e-12;
   CHECK(std::isnan(detail::activate_scalar(Activation::gelu_erf, -inf)));
   CHECK(std::isnan(detail::activate_scalar(Activation::gelu_tanh, -inf)));
-  for (Isa isa : isa_paths()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::relu,
                            Activation::tanh}) {
@@ -388,7 +378,7 @@ TEMPLATE_TEST_CASE("gemm is bit-identical across thread counts and concurrent ca
 TEMPLATE_TEST_CASE("gemm_packed equals gemm bit for bit, for both layouts of B",
                    "[core][gemm]", float, double) {
   using T = TestType;
-  for (Isa isa : isa_paths()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     for (const Shape& s : {Shape{1, 1, 1}, Shape{33, 70, 390}, Shape{200, 17, 5},
                            Shape{4, 1030, 800}, Shape{130, 60, 600}})

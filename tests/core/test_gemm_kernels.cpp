@@ -5,6 +5,8 @@
 #include <limits>
 #include <vector>
 
+#include "isa_paths.hpp"
+
 namespace test_core_gemm_kernels {
 
 using namespace tokenmix;
@@ -42,11 +44,7 @@ TEMPLATE_TEST_CASE("activate matches the exact functions on every ISA path", "[c
   const bool f32 = std::is_same<T, float>::value;
   const double rel = f32 ? 1e-6 : 1e-12;
   const auto vector_gelu_code = [f32](Activation act) { return f32 && act != Activation::relu; };
-  for (Isa isa : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512}) {
-    if (!isa_supported(isa)) {
-      WARN("activate: skipping the " << isa_name(isa) << " path, which this CPU lacks");
-      continue;
-    }
+  for (Isa isa : tokenmix_test::supported_isa_paths("activate")) {
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::relu, Activation::tanh, Activation::gelu_erf,
                            Activation::gelu_tanh}) {

@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "isa_paths.hpp"
 #include "tokenmix/core/gemm.hpp"
 
 namespace test_core_vector_gelu {
@@ -47,17 +48,6 @@ std::vector<float> dense_grid() {
   return x;
 }
 
-std::vector<Isa> available_isas() {
-  std::vector<Isa> isas;
-  for (Isa isa : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512}) {
-    if (isa_supported(isa))
-      isas.push_back(isa);
-    else
-      WARN("vector GELU: skipping the " << isa_name(isa) << " path, which this CPU lacks");
-  }
-  return isas;
-}
-
 // GELU over x with the active ISA: activate() on an unaligned start and an odd length, so
 // that full vectors and the masked tail both take part.
 std::vector<float> run_activate(Activation act, const std::vector<float>& x) {
@@ -84,7 +74,7 @@ TEST_CASE("vector GELU is within 1e-6 of the exact function on a dense grid", "[
   for (Activation act : kForms) {
     std::vector<long double> want(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) want[i] = exact_gelu(act, x[i]);
-    for (Isa isa : available_isas()) {
+    for (Isa isa : tokenmix_test::supported_isa_paths("vector GELU")) {
       ScopedIsa scoped(isa);
       const std::vector<float> y = run_activate(act, x);
       double worst = 0;
@@ -124,7 +114,7 @@ TEST_CASE("vector GELU is within 1e-6 of the exact function on a dense grid", "[
 
 TEST_CASE("vector GELU special values", "[core][gelu]") {
   const float inf = limits::infinity(), nan = limits::quiet_NaN();
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("vector GELU")) {
     ScopedIsa scoped(isa);
     for (Activation act : kForms) {
       INFO(isa_name(isa) << " " << activation_code(act));
@@ -177,7 +167,7 @@ TEST_CASE("vector tanh is within 1e-6 of the exact function on a dense grid", "[
   const std::vector<float> x = dense_grid();
   std::vector<long double> want(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) want[i] = std::tanh(static_cast<long double>(x[i]));
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("vector GELU")) {
     ScopedIsa scoped(isa);
     const std::vector<float> y = run_activate(Activation::tanh, x);
     double worst = 0;
@@ -227,7 +217,7 @@ TEST_CASE("vector GELU and tanh in the GEMM epilogue match activate() bit for bi
   for (int i = -4000; i <= 4000; ++i) x.push_back(static_cast<float>(i) * 0.00377f);
   const Index n = static_cast<Index>(x.size());
   const float one = 1.0f;
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("vector GELU")) {
     ScopedIsa scoped(isa);
     for (Activation act : {Activation::gelu_erf, Activation::gelu_tanh, Activation::tanh}) {
       INFO(isa_name(isa) << " " << activation_code(act));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "isa_paths.hpp"
 #include "layers/attention_test_util.hpp"
 #include "tokenmix/core/random.hpp"
 
@@ -79,10 +80,7 @@ TEMPLATE_TEST_CASE("tiled online-softmax attention equals the untiled formula",
   const Case cases[] = {{1, 1, 4, 3, false, 0},     {70, 70, 8, 8, true, 0},
                         {300, 300, 5, 7, false, 0.4}, {130, 520, 16, 4, false, 0},
                         {257, 257, 3, 3, true, 0.2},  {65, 30, 6, 6, true, 0}};
-  std::vector<Isa> isas{Isa::scalar};
-  if (isa_supported(Isa::avx2)) isas.push_back(Isa::avx2);
-  if (isa_supported(Isa::avx512)) isas.push_back(Isa::avx512);
-  for (Isa isa : isas)
+  for (Isa isa : tokenmix_test::supported_isa_paths("attention kernel"))
   for (const Case& c : cases) {
     ScopedIsa scoped(isa);
     INFO("isa " << isa_name(isa) << " n_q " << c.n_q << " n_k " << c.n_k << " causal "

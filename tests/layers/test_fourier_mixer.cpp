@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "isa_paths.hpp"
 #include "tokenmix/core/random.hpp"
 #include "tokenmix/io/npy.hpp"
 
@@ -13,13 +14,6 @@ namespace test_layers_fourier_mixer {
 using namespace tokenmix;
 
 namespace {
-
-std::vector<Isa> runnable_isas() {
-  std::vector<Isa> out;
-  for (Isa isa : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512})
-    if (isa_supported(isa)) out.push_back(isa);
-  return out;
-}
 
 template <class T>
 constexpr double rtol() {
@@ -74,7 +68,7 @@ TEMPLATE_TEST_CASE("FourierMixer equals numpy.fft.fftn(x).real on the fixtures",
   const std::vector<Index> seq = {7, 33, 196, 16, 5, 1};
   for (FourierMethod method : {FourierMethod::automatic, FourierMethod::fft,
                                FourierMethod::matmul}) {
-    for (Isa isa : runnable_isas()) {
+    for (Isa isa : tokenmix_test::supported_isa_paths("FourierMixer")) {
       ScopedIsa scoped(isa);
       for (std::size_t c = 0; c < tags.size(); ++c) {
         INFO("shape " << tags[c] << ", isa " << isa_name(isa) << ", method "

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "isa_paths.hpp"
 #include "layers/mlp_layers_testing.hpp"
 #include "tokenmix/core/isa.hpp"
 
@@ -143,8 +144,7 @@ TEMPLATE_TEST_CASE("LayerNorm is scale-invariant up to the overflow range", "[la
       ScopedIsa scalar(Isa::scalar);
       ref = norm.forward(x);
     }
-    for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
-      if (!isa_supported(isa)) continue;
+    for (Isa isa : tokenmix_test::supported_isa_paths("LayerNorm")) {
       ScopedIsa use(isa);
       for (T scale : {big, -big, std::numeric_limits<T>::max() / T(2)}) {
         INFO(isa_name(isa) << " d = " << d << " scale " << scale);

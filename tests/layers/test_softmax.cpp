@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "isa_paths.hpp"
 #include "tokenmix/core/random.hpp"
 
 namespace test_layers_softmax {
@@ -13,13 +14,6 @@ namespace test_layers_softmax {
 using namespace tokenmix;
 
 namespace {
-
-std::vector<Isa> available_isas() {
-  std::vector<Isa> out{Isa::scalar};
-  if (isa_supported(Isa::avx2)) out.push_back(Isa::avx2);
-  if (isa_supported(Isa::avx512)) out.push_back(Isa::avx512);
-  return out;
-}
 
 // Softmax of one row in long double, masked entries skipped; all masked -> NaN.
 template <class T>
@@ -46,7 +40,7 @@ TEMPLATE_TEST_CASE("vectorised exp is accurate to a few ulp on every ISA", "[lay
   for (int i = 0; i < 2000; ++i) x.push_back(static_cast<T>(rng.uniform(-1.0, 1.0)));
   const T specials[] = {0, T(-0.0), T(1e-30), T(-1e-30), T(0.34657359), T(-0.34657359)};
   for (T s : specials) x.push_back(s);
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("softmax")) {
     ScopedIsa scoped(isa);
     INFO("isa " << isa_name(isa));
     std::vector<T> y(x.size());
@@ -67,7 +61,7 @@ TEMPLATE_TEST_CASE("exp saturates like std::exp at the range ends and keeps NaN"
   using T = TestType;
   const T inf = std::numeric_limits<T>::infinity();
   // Lengths 1..19 exercise full vectors and every tail size.
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("softmax")) {
     ScopedIsa scoped(isa);
     INFO("isa " << isa_name(isa));
     std::vector<T> x = {-inf, inf, T(-2000), T(2000), T(-50), T(50), T(0), T(1), T(-1),
@@ -97,7 +91,7 @@ TEMPLATE_TEST_CASE("softmax rows match a long-double reference, with and without
   using T = TestType;
   Random rng(3);
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
-  for (Isa isa : available_isas()) {
+  for (Isa isa : tokenmix_test::supported_isa_paths("softmax")) {
     ScopedIsa scoped(isa);
     INFO("isa " << isa_name(isa));
     for (Index cols : {1, 7, 16, 33, 100}) {
