@@ -2,8 +2,8 @@
 // once per ISA: gemm_microkernel.hpp includes this file, under the TOKENMIX_GEMM_TARGET (a
 // target attribute) and TOKENMIX_GEMM_NS (a namespace) it is itself compiled with. No include
 // guard on purpose. Traits that have the primitives below say so with V::gelu_ops (AVX-512
-// and AVX2 floats); activate_vector at the end routes GELU and tanh there and everything else
-// to V::activate.
+// and AVX2 floats); activate_vectors at the end (activate_vector: a group of one) routes GELU
+// and tanh there and everything else to V::activate.
 //
 // V provides, besides the micro-kernel's set1, zero, add, mul and fmadd: min and max (the
 // second operand where either is NaN, as on x86), abs, sub, fmsub (a b - c), fnmadd (c - a b),
@@ -229,20 +229,8 @@ struct VecGroup {
 #undef TOKENMIX_GROUP_FN
 };
 
-// act(x) for one vector of traits V: the functions above where V has their primitives.
-template <class V>
-TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg activate_vector(Activation act,
-                                                                          typename V::reg x) {
-  if constexpr (has_gelu_ops<V>::value) {
-    if (act == Activation::gelu_erf) return gelu_erf_f32<V>(x);
-    if (act == Activation::gelu_tanh) return gelu_tanh_f32<V>(x);
-    if (act == Activation::tanh) return tanh_f32<V>(x);
-  }
-  return V::activate(act, x);
-}
-
-// act(x[j]) for N vectors of traits V at once: GELU and tanh interleaved (VecGroup), with
-// the same results as N calls of activate_vector.
+// act(x[j]) for N vectors of traits V at once: the functions above where V has their
+// primitives, the N vectors interleaved (VecGroup); V::activate otherwise.
 template <class V, int N>
 TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void activate_vectors(Activation act,
                                                                 typename V::reg (&x)[N]) {
@@ -263,6 +251,15 @@ TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE void activate_vectors(Activation act,
   }
 #pragma GCC unroll 8
   for (int j = 0; j < N; ++j) x[j] = V::activate(act, x[j]);
+}
+
+// act(x) for one vector: activate_vectors on a group of one.
+template <class V>
+TOKENMIX_GEMM_TARGET TOKENMIX_GEMM_INLINE typename V::reg activate_vector(Activation act,
+                                                                          typename V::reg x) {
+  typename V::reg one[1] = {x};
+  activate_vectors<V, 1>(act, one);
+  return one[0];
 }
 
 }  // namespace TOKENMIX_GEMM_NS
