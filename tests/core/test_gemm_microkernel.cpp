@@ -63,7 +63,8 @@ void check_tiles(const char* isa) {
             for (Index j = 0; j < nr; ++j) c[i * ldc + j] = static_cast<T>(dist(rng));
           c_old = c;
           std::vector<T> bias(static_cast<std::size_t>(nr), T(0.25));
-          detail::GemmEpilogueTile<T> ep{bias.data(), nullptr, Activation::relu, nullptr, nullptr, 0};
+          detail::GemmEpilogueTile<T> ep{bias.data(), nullptr, Activation::relu, nullptr, nullptr, 0,
+                                       nullptr, 0};
           detail::GemmTile<T> t{};
           t.k = k;
           t.a = a.data();
