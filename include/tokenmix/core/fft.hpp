@@ -1192,4 +1192,14 @@ void fft2_real_part(const ConstMatrixRef<T>& x, MatrixRef<T> y) {
   fft2_real_part<T>(x, y, frame.take<T>(fft2_real_part_scratch<T>(x.rows(), x.cols())));
 }
 
+#if defined(TOKENMIX_SEPARATE_KERNELS)
+// Compiled in the translation unit that includes tokenmix/instantiate_kernels.hpp.
+namespace detail {
+namespace fft {
+extern template const Kernels<float>& kernels<float>(Isa);
+extern template const Kernels<double>& kernels<double>(Isa);
+}  // namespace fft
+}  // namespace detail
+#endif
+
 }  // namespace tokenmix

@@ -381,4 +381,13 @@ void gemm_packed(Trans trans_a, Index m, const T* a, Index lda, const PackedMatr
   detail::gemm_dispatch(g, threads);
 }
 
+#if defined(TOKENMIX_SEPARATE_KERNELS)
+// The dispatched kernels are compiled in the one translation unit that includes
+// tokenmix/instantiate_kernels.hpp, not in every one that calls gemm (see that header).
+namespace detail {
+extern template void gemm_dispatch<float>(const GemmCall<float>&, int);
+extern template void gemm_dispatch<double>(const GemmCall<double>&, int);
+}  // namespace detail
+#endif
+
 }  // namespace tokenmix

@@ -738,6 +738,12 @@ void activate(Activation act, T* x, Index n) {
   detail::with_gemm_kernel<T>(active_isa(), [&](auto kernel) { decltype(kernel)::activate(act, x, n); });
 }
 
+#if defined(TOKENMIX_SEPARATE_KERNELS)
+// Compiled in the translation unit that includes tokenmix/instantiate_kernels.hpp.
+extern template void activate<float>(Activation, float*, Index);
+extern template void activate<double>(Activation, double*, Index);
+#endif
+
 #undef TOKENMIX_GEMM_BROADCAST_SCALED
 #undef TOKENMIX_GEMM_BROADCAST_ASM
 
