@@ -2,10 +2,10 @@
 # Builds and runs the whole tokenmix test suite (README command 2; CI runs exactly this).
 #   scripts/test.sh [--quick | --no-sanitize]
 # Stages (each prints its wall time when the next starts):
-#   1. the suite, optimised as users build it (Release), under ctest: ~16 min
+#   1. the suite, optimised as users build it (Release), under ctest: ~8 min
 #   2. the stage-1 binaries again with each other runtime ISA path forced (TOKENMIX_ISA=scalar,
 #      and avx2 on AVX-512 hosts; stage 1 ran the best one): no rebuild
-#   3. each libFuzzer harness for TOKENMIX_FUZZ_SECONDS (60) over its seeds: ~11 min
+#   3. each libFuzzer harness for TOKENMIX_FUZZ_SECONDS (60) over its seeds: ~6 min
 #   4. the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (g++ -Og)
 #   5. the concurrency tests ([threads]) under ThreadSanitizer (g++ -O1)
 # --quick runs stage 1 only; --no-sanitize stops after stage 3.
@@ -27,10 +27,12 @@
 # files, with g++: clang's static sanitizer runtimes define operator new themselves, which
 # collides with the counting operator new of tests/hostile (link error), and clang saves
 # only 13% there.
-# Stage times of a fresh clone on the idle 2-core machine (2026-12-01, tests compiled six
-# files per translation unit, see tests/CMakeLists.txt): 967 s, 21 s, 688 s (most of it the
-# clang build), 1254 s, 361 s: 55 min in all (81 min when each test file was compiled alone).
-# Compilation is nearly all of it; the tests themselves run in ~20 s (ASan ~90 s).
+# Stage times of a fresh clone on the 2-core machine (2026-12-03, at 21aa3a8): 464 s, 24 + 22 s,
+# 350 s, 1057 s, 276 s: 37 min in all. Compilation is nearly all of it (the tests themselves
+# run in ~60 s, ASan ~160 s), so every test, example and fuzzer program links one compiled
+# copy of the dispatched kernels (TOKENMIX_SEPARATE_KERNELS, README "Build time") and test
+# files are compiled six per translation unit (tests/CMakeLists.txt). Before the kernels were
+# shared the same run took 80 min here (ASan alone 27 min) and 89 min on the CI machine.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${TOKENMIX_BUILD_DIR:-$root/build}"
