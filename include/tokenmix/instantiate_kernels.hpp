@@ -12,7 +12,6 @@
 //   2. include this header in exactly one .cpp file of the program (with or without the
 //      macro); leaving it out fails at link time with undefined tokenmix::detail symbols.
 // Results are identical either way: the same code, instantiated in one place.
-
 //
 // The float and double kernels can also compile in parallel, from two files: one that defines
 // TOKENMIX_INSTANTIATE_KERNELS_FOR as float before including this header, one as double.
