@@ -1,6 +1,7 @@
 #include "tokenmix/core/gemm.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -380,26 +381,31 @@ TEMPLATE_TEST_CASE("gemm_packed equals gemm bit for bit, for both layouts of B",
   using T = TestType;
   for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
+    // 60x290x600 on one thread is swept column by column (packed B, A block within half of
+    // L2, C wider than A is read in place for), over two k blocks and a last sliver of 4 rows.
     for (const Shape& s : {Shape{1, 1, 1}, Shape{33, 70, 390}, Shape{200, 17, 5},
-                           Shape{4, 1030, 800}, Shape{130, 60, 600}})
+                           Shape{4, 1030, 800}, Shape{130, 60, 600}, Shape{60, 290, 600}})
       for (Trans ta : {Trans::N, Trans::T})
-        for (Trans tb : {Trans::N, Trans::T}) {
-          Problem<T> p(ta, tb, s.m, s.n, s.k, 3);
-          const PackedMatrix<T> packed = pack_b<T>(tb, s.k, s.n, p.b, p.ldb);
-          REQUIRE(packed.rows() == s.k);
-          REQUIRE(packed.cols() == s.n);
-          std::vector<T> bias(s.n, T(0.5));
-          Epilogue<T> e;
-          e.col_bias = bias.data();
-          e.act = Activation::relu;
-          const std::vector<T> c_old = p.c_store;
-          gemm<T>(ta, tb, s.m, s.n, s.k, T(1), p.a, p.lda, p.b, p.ldb, T(1), p.c, p.ldc, e);
-          const std::vector<T> direct = p.c_store;
-          p.c_store = c_old;
-          gemm_packed<T>(ta, s.m, p.a, p.lda, packed, T(1), p.c, p.ldc, e);
-          INFO("isa " << isa_name(isa) << " shape " << s.m << "x" << s.n << "x" << s.k);
-          CHECK(std::memcmp(direct.data(), p.c_store.data(), direct.size() * sizeof(T)) == 0);
-        }
+        for (Trans tb : {Trans::N, Trans::T})
+          for (int threads : {1, std::min(2, hardware_threads())}) {
+            Problem<T> p(ta, tb, s.m, s.n, s.k, 3);
+            const PackedMatrix<T> packed = pack_b<T>(tb, s.k, s.n, p.b, p.ldb);
+            REQUIRE(packed.rows() == s.k);
+            REQUIRE(packed.cols() == s.n);
+            std::vector<T> bias(s.n, T(0.5));
+            Epilogue<T> e;
+            e.col_bias = bias.data();
+            e.act = Activation::relu;
+            const std::vector<T> c_old = p.c_store;
+            gemm<T>(ta, tb, s.m, s.n, s.k, T(1), p.a, p.lda, p.b, p.ldb, T(1), p.c, p.ldc, e,
+                    threads);
+            const std::vector<T> direct = p.c_store;
+            p.c_store = c_old;
+            gemm_packed<T>(ta, s.m, p.a, p.lda, packed, T(1), p.c, p.ldc, e, threads);
+            INFO("isa " << isa_name(isa) << " shape " << s.m << "x" << s.n << "x" << s.k
+                        << " threads " << threads);
+            CHECK(std::memcmp(direct.data(), p.c_store.data(), direct.size() * sizeof(T)) == 0);
+          }
   }
 }
 
