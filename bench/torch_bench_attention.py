@@ -27,6 +27,11 @@ import statistics
 import sys
 import time
 
+import torch_env
+
+if __name__ == "__main__":
+    torch_env.keep_freed_memory()
+
 # One thread for torch's own pool and for the BLAS under it (Debian's torch calls OpenBLAS,
 # which would otherwise start a thread per core), set before torch loads it.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

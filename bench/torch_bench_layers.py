@@ -17,6 +17,8 @@ import statistics
 import sys
 import time
 
+import torch_env
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -111,4 +113,5 @@ def main():
 
 
 if __name__ == "__main__":
+    torch_env.keep_freed_memory()
     sys.exit(main())

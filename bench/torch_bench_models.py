@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from torch_env import MALLOC_TUNABLES
+
 MODELS = ["mixer_s16_224", "gmlp_s16_224", "resmlp_12_224", "vit_small_patch16_224",
           "fnet-base_n512"]
 
@@ -56,9 +58,12 @@ def build(ref, torch, name):
 # (process CPU = wall: nothing else runs), where also setting OMP_NUM_THREADS=1 made torch
 # slower (140); two threads, OpenBLAS at 2 with OpenMP's passive wait policy, 101, where
 # OpenBLAS at 1 gave 107 and the default (spinning) policy 187.
+# Both also keep freed memory in the process (torch_env.py says why); tokenmix's benchmark
+# process, which allocates nothing per forward, runs with glibc's defaults.
 TORCH_ENV = {
-    1: {"OPENBLAS_NUM_THREADS": "1"},
-    2: {"OPENBLAS_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
+    1: {"OPENBLAS_NUM_THREADS": "1", "GLIBC_TUNABLES": MALLOC_TUNABLES},
+    2: {"OPENBLAS_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE",
+        "GLIBC_TUNABLES": MALLOC_TUNABLES},
 }
 
 
