@@ -30,9 +30,10 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTOKENMIX_BUILD_BENCHMA
 cmake --build "$build" -j "$jobs" -- -k >/dev/null ||
   echo "report: some benchmark programs did not build; their rows are skipped"
 
-# OpenBLAS (also the BLAS under Debian's PyTorch) does not recognise some virtualised CPUs
-# ("Intel(R) Xeon(R) Processor") and falls back to its Prescott kernels, 4-5x slower than the
-# hardware allows. Name the core from the CPU flags unless the caller did.
+# OpenBLAS (also the BLAS under Debian's PyTorch) does not recognise some virtualised CPUs and
+# falls back to older kernels: Prescott on an "Intel(R) Xeon(R) Processor" VM (4-5x slower than
+# the hardware allows), Haswell on this AMD EPYC VM (about 2x). Name the core from the CPU
+# flags unless the caller did.
 openblas_core="${OPENBLAS_CORETYPE:-}"
 if [ -z "$openblas_core" ] && [ -r /proc/cpuinfo ]; then
   if grep -qw avx512f /proc/cpuinfo; then
@@ -41,6 +42,18 @@ if [ -z "$openblas_core" ] && [ -r /proc/cpuinfo ]; then
     export OPENBLAS_CORETYPE=Haswell
   fi
 fi
+# A core type inherited from the caller wins, but an AVX2 one on an AVX-512 machine runs
+# OpenBLAS at about half speed (a shell here exported Haswell: 96 instead of 176 GFLOP/s for a
+# Linear in PyTorch, whose ViT at batch 1 took 104-109 instead of 63-73 ms); say so where the
+# run's numbers are read.
+openblas_warning=""
+case "${OPENBLAS_CORETYPE:-}" in
+  ""|SkylakeX|SKYLAKEX|skylakex|CooperLake|COOPERLAKE|cooperlake|SapphireRapids|SAPPHIRERAPIDS|sapphirerapids) ;;
+  *) if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+       openblas_warning="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE came from the environment on an AVX-512 machine: OpenBLAS and PyTorch run below this CPU's speed (unset it or set SkylakeX)"
+       echo "report: warning: $openblas_warning" >&2
+     fi ;;
+esac
 
 mkdir -p "$out"
 rm -f "$out"/*.json "$out"/*.png "$out"/summary.md "$out"/machine.txt
@@ -72,6 +85,7 @@ done_line() { child_cpu; echo "report: $1 done in $(( $(date +%s) - t0 )) s ($((
   echo "memory: $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "OPENBLAS_CORETYPE: ${OPENBLAS_CORETYPE:-auto}$([ -z "$openblas_core" ] &&
     [ -n "${OPENBLAS_CORETYPE:-}" ] && echo ' (set by report.sh from the CPU flags)')"
+  [ -z "$openblas_warning" ] || echo "WARNING: $openblas_warning"
   echo
   echo "## packages"
   for p in libeigen3-dev libbenchmark-dev libfftw3-dev libopenblas-dev libdnnl-dev \
