@@ -3,7 +3,8 @@
 # of every program, machine.txt (CPU, compiler, library versions, load), summary.md (crossovers,
 # ratios to the anchors and to PyTorch) and PNG plots.
 #   bench/report.sh [--quick] [--out DIR]      (DIR defaults to bench-report/)
-# The full run takes about 15 minutes of benchmarks on two quiet cores (plus the first build);
+# The full run takes about 10 minutes of benchmarks on two quiet cores (560-640 s in three
+# runs on 2026-12-03), plus the first build;
 # --quick runs a few shapes once each (about two minutes) for a demo. Anchors or PyTorch that
 # are missing are skipped with a message. TOKENMIX_BENCH_BUILD_DIR picks the build directory.
 set -euo pipefail
