@@ -48,8 +48,9 @@ fi
 # Linear in PyTorch, whose ViT at batch 1 took 104-109 instead of 63-73 ms); say so where the
 # run's numbers are read.
 openblas_warning=""
-case "${OPENBLAS_CORETYPE:-}" in
-  ""|SkylakeX|SKYLAKEX|skylakex|CooperLake|COOPERLAKE|cooperlake|SapphireRapids|SAPPHIRERAPIDS|sapphirerapids) ;;
+core_lower=$(printf '%s' "${OPENBLAS_CORETYPE:-}" | tr '[:upper:]' '[:lower:]')
+case "$core_lower" in
+  ""|skylakex|cooperlake|sapphirerapids) ;;
   *) if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
        openblas_warning="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE came from the environment on an AVX-512 machine: OpenBLAS and PyTorch run below this CPU's speed (unset it or set SkylakeX)"
        echo "report: warning: $openblas_warning" >&2
