@@ -75,7 +75,9 @@ struct GemmBlocking {
   // The B block swept once per A sliver lives in L2. At 512 x 512 floats it fills the 1 MB
   // L2 (3/4 of a 2 MB one), yet half of it (NC = 256) measured no faster: in-process A/B,
   // 101 pairs, bit-identical, -2.1% (1024x768x1024) .. +0.8% (512x3072x768) on the eleven
-  // shapes with n > 256 tried, so the wider block and its fewer B passes stay.
+  // shapes with n > 256 tried, so the wider block and its fewer B passes stay. NC = 384 was
+  // no better either (-0.9..+1.3% on six shapes from 512^3 to 2048^3, 11-15 pairs), nor were
+  // smaller A blocks at 2048^3, which pack B once per block (MC = 1022 -2.5%, 518 -1.3%).
   static_assert(KC * NC * sizeof(T) <= l2, "KC x NC block of B must fit in L2");
 };
 
@@ -113,6 +115,12 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   // n = 1536 it lost. Rows a multiple of 4 KB apart share L1 sets, yet reading them in place
   // still beats the transposes (best of paired runs: 256x64x1024 143 vs 112 GFLOP/s,
   // 512x128x2048 141 vs 121, 512x256x1024 145 vs 137, k = 4096 and 1024x256x1024 even).
+  // Wider C keeps the separate pass. Packing A inside each sliver's first tile instead (that
+  // tile reads A in place and stores every broadcast into the sliver; bit-identical) was
+  // neutral over the 17 benchmark shapes with n > 256 (paired in-process, 11 pairs: median
+  // ratio 1.002; 1024^3 and 2048x768x2048 +1%, 196x768x384 -1.5%, 64x768x64 -6%): reading 14
+  // strided rows from memory made that tile cost what the transposes saved (3x a normal tile at
+  // 2048^3), and prefetching those rows ahead did not change that.
   const bool direct_a = (j1 - j0) <= 8 * NR;
   const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
   const Index kc_step = gemm_kc_for<T>(k);  // the same cut as PackedMatrix's
@@ -155,7 +163,9 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   // about 2%); forward at batch 1 (21 pairs): vit_small_patch16_224 +4.3%, mixer_s16_224
   // +2.2%, resmlp_12_224 +1.7%, gmlp_s16_224 +0.6% (batch 8 does not qualify: +0.5%, noise).
   // Not taken: A read in place (narrow C, measured neutral), B packed in the call (warm by
-  // construction; 512x1536x256 -2%).
+  // construction; 512x1536x256 -2%), and a software prefetch of the next sliver into L2, a
+  // slice before each tile of the column (-3.5% cold and -2.5% warm at 197x1536x384 and
+  // 196x512x2048, 11-15 pairs; presumably the hardware prefetcher already streams it).
   auto column_order = [&](Index mc, Index kc) {
     return g.packed != nullptr && !direct_a && mc > MR &&
            static_cast<std::size_t>(mc * kc) * sizeof(T) <= Bk::l2 / 2;

@@ -31,6 +31,10 @@ inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
 // KC x NR slivers of B from L2; see GemmBlocking in gemm.hpp. Each k block reads and writes
 // all of C once, so KC is as large as L1 allows: float KC 512 instead of 384 measured +1..1.5%
 // at 1024^3, 2048^3 and 1024x768x1024 (two k blocks instead of three, four instead of six).
+// At KC = 512 the A sliver and one KC x NR sliver of B (64 KB) together exceed L1, so not
+// all of A can stay there from tile to tile; KC = 256 and 192, where both fit, were slower
+// (best of three runs, GFLOP/s for KC 512 / 256 / 192: 1024^3 203.6 / 200.1 / 199.1, 2048^3
+// 197.1 / 190.0 / 183.8, 512x768x3072 200.7 / 197.4 / 196.6): the extra C passes cost more.
 template <class T>
 inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 512 : 256;
 
