@@ -18,7 +18,8 @@
 //  - B row-major and few rows of C (<= 4 slivers): B is read in place, never packed;
 //  - B row-major otherwise: the first A sliver's kernels read B in place and store it into
 //    the packed panels as they go (no separate packing pass);
-//  - narrow C (<= 8 tiles wide): A is read in place instead of packed;
+//  - narrow C (<= 8 tiles wide), and a row-major A whose rows are not a multiple of 4 KB
+//    apart unless B is a pre-packed weight: A is read in place instead of packed;
 //  - a weight packed once with pack_b() skips B packing altogether.
 // Threads split C into whole-tile row or column ranges (no barriers); below ~4 MFLOP per
 // thread the call stays on the calling thread. Scratch comes from ScratchFrame, so a warm
@@ -111,17 +112,27 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   const bool pack_b_here = g.packed == nullptr && !direct_b;
   // Narrow C reuses each A sliver for only a few tiles, too few to repay packing it: read A
   // in place then. Measured on a loaded machine: the A transposes take ~8% of the time at
-  // n = 196..256 and reading A in place there gained mostly 4..12% (k = 196..1024), while at
-  // n = 1536 it lost. Rows a multiple of 4 KB apart share L1 sets, yet reading them in place
-  // still beats the transposes (best of paired runs: 256x64x1024 143 vs 112 GFLOP/s,
-  // 512x128x2048 141 vs 121, 512x256x1024 145 vs 137, k = 4096 and 1024x256x1024 even).
-  // Wider C keeps the separate pass. Packing A inside each sliver's first tile instead (that
-  // tile reads A in place and stores every broadcast into the sliver; bit-identical) was
-  // neutral over the 17 benchmark shapes with n > 256 (paired in-process, 11 pairs: median
-  // ratio 1.002; 1024^3 and 2048x768x2048 +1%, 196x768x384 -1.5%, 64x768x64 -6%): reading 14
-  // strided rows from memory made that tile cost what the transposes saved (3x a normal tile at
-  // 2048^3), and prefetching those rows ahead did not change that.
-  const bool direct_a = (j1 - j0) <= 8 * NR;
+  // n = 196..256 and reading A in place there gained mostly 4..12% (k = 196..1024); at
+  // n = 1536 it lost then, on an earlier kernel. Rows a multiple of 4 KB apart share L1 sets,
+  // yet for narrow C reading them in place still beats the transposes (best of paired runs:
+  // 256x64x1024 143 vs 112 GFLOP/s, 512x128x2048 141 vs 121, 512x256x1024 145 vs 137,
+  // k = 4096 and 1024x256x1024 even).
+  // Wider C reads a row-major A in place too, unless B is a pre-packed weight (column order
+  // below wants packed A) or A's rows are a multiple of 4 KB apart. Paired in-process, one
+  // thread, 11-21 pairs, bit-identical: 256x768x256 +3.7%, 256x768x768 +3.8%, 512x1536x256
+  // +3.4%, 512^3 +2.8%, 196x768x384 +1.9%, 196x1536x256 +1.4%, 196x2048x512 +1.4%, 512x768x512
+  // +1.4%, 64x768x64, 128x768x128 and 512x3072x768 +0.3..0.7%; doubles 512^3 +2.2%. Two
+  // threads: 196x768x384 +3%, 1536^3 +3.8%, 512^3 -1.7%. Rows 4 KB apart all fall in one L1 set:
+  // in place, two threads at 1024^3 and 2048x2040x2048 ran at 240 instead of 370 GFLOP/s (one
+  // thread: -1.5..+2%), so those keep the transposes, as does a transposed A (its k steps are
+  // lda apart, where a packed sliver is contiguous). Packing A inside each sliver's first tile
+  // instead (that tile reads A in place and stores every broadcast into the sliver) was
+  // neutral over 17 shapes (median 1.002; 64x768x64 -6%): reading 14 strided rows from memory
+  // made that tile cost what the transposes saved (3x a normal tile at 2048^3), and
+  // prefetching those rows ahead did not change that.
+  const bool direct_a =
+      (j1 - j0) <= 8 * NR ||
+      (g.packed == nullptr && !g.trans_a && (g.lda * Index(sizeof(T))) % 4096 != 0);
   const Index k = g.alpha == T(0) ? 0 : g.k;  // alpha == 0 reads neither A nor B
   const Index kc_step = gemm_kc_for<T>(k);  // the same cut as PackedMatrix's
   const Index kc_max = std::max<Index>(1, std::min(kc_step, k));
@@ -304,7 +315,10 @@ void gemm_driver(GemmCall<typename K::T> g, int threads) {
   // every tie; at 1024^3 (now rows) the pair of threads spent less CPU time per call with
   // rows: one-thread CPU time / (two-thread CPU time / 2) was 1.83..2.15 in 5 runs, against
   // 1.70..1.86 in 9 with columns. The model changes the split only for large square-ish
-  // shapes (1024^3, 2048^3, 1024x768x1024, 2048x768x2048 of the benchmark).
+  // shapes (1024^3, 2048^3, 1024x768x1024, 2048x768x2048 of the benchmark). It still charges
+  // the transposes where gemm_chunk now reads A in place: its splits there measured level with
+  // columns always (two threads, 5 pairs: 1536^3 405 vs 409 GFLOP/s, 512x3072x768 409 vs 404,
+  // 196x768x384 434 vs 435, 512^3 432 vs 441).
   const Index tiles_n = (g.n + NU - 1) / NU, tiles_m = (g.m + MR - 1) / MR;
   const auto balance = [&](Index tiles) {
     const Index per = (tiles + workers - 1) / workers;
