@@ -36,8 +36,10 @@ cmake --build "$build" -j "$jobs" -- -k >/dev/null ||
 # the hardware allows), Haswell on this AMD EPYC VM (about 2x). Name the core from the CPU
 # flags unless the caller did.
 openblas_core="${OPENBLAS_CORETYPE:-}"
+avx512=0
+grep -qw avx512f /proc/cpuinfo 2>/dev/null && avx512=1
 if [ -z "$openblas_core" ] && [ -r /proc/cpuinfo ]; then
-  if grep -qw avx512f /proc/cpuinfo; then
+  if [ $avx512 -eq 1 ]; then
     export OPENBLAS_CORETYPE=SkylakeX
   elif grep -qw avx2 /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=Haswell
@@ -51,7 +53,7 @@ openblas_warning=""
 core_lower=$(printf '%s' "${OPENBLAS_CORETYPE:-}" | tr '[:upper:]' '[:lower:]')
 case "$core_lower" in
   ""|skylakex|cooperlake|sapphirerapids) ;;
-  *) if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  *) if [ $avx512 -eq 1 ]; then
        openblas_warning="OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE came from the environment on an AVX-512 machine: OpenBLAS and PyTorch run below this CPU's speed (unset it or set SkylakeX)"
        echo "report: warning: $openblas_warning" >&2
      fi ;;
