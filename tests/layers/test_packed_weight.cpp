@@ -76,7 +76,7 @@ TEMPLATE_TEST_CASE("PackedWeight packs W^T on every change", "[layers][packed_we
   check_product(w);
 
   // k beyond one packed k block (gemm_kc rows) exercises the block layout.
-  PackedWeight<TestType> tall(5, 700);
+  PackedWeight<TestType> tall(5, 1100);
   tall.update([](Matrix<TestType>& v) { Random(2).fill_normal(v, 0.0, 1.0); });
   check_packed_matches(tall);
   check_product(tall);

@@ -8,8 +8,8 @@
 //
 // Structure (BLIS-style, with the roles of the caches chosen for row-major C):
 //   pc (KC rows of op(B))   -> ic (MC rows of A: packed once per pc into MR-row slivers)
-//   -> jc (NC columns: a KC x NC block of B, packed into 64-byte panels, stays in L2)
-//   -> ir (MR rows: one KC x MR sliver of packed A stays in L1 across the jr sweep)
+//   -> jc (NC columns: a KC x NC block of B, packed into 64-byte panels, in L2 or L3)
+//   -> ir (MR rows: one KC x MR sliver of packed A reused across the jr sweep, in L1 or L2)
 //   -> jr (NR columns: the micro-kernel streams a KC x NR sliver of B from L2).
 // Vectors run along n (C's contiguous dimension); A values are broadcast. The micro-kernels
 // and per-ISA vector code are in gemm_kernels.hpp / gemm_microkernel.hpp.
@@ -67,19 +67,20 @@ struct GemmBlocking {
   // MR = 14, 2044 left m = 2048 a 4-row block that packed all of B a second time).
   static constexpr Index MC = round_up_index(2048, MR);
 
-  static constexpr std::size_t l1d = 48 * 1024, l2 = 1024 * 1024;
+  static constexpr std::size_t l2 = 1024 * 1024;
   static_assert(NR % PW == 0 || PW % NR == 0, "a tile must cover whole panels or divide one");
   static_assert(NC % NR == 0 && NC % PW == 0, "NC must be a whole number of tiles and panels");
   static_assert(MC % MR == 0, "MC must be a whole number of slivers");
-  // The A sliver the jr loop reuses, plus a few lines of the streaming B sliver, live in L1.
-  static_assert(MR * KC * sizeof(T) <= l1d * 2 / 3, "KC x MR sliver of A must stay in L1");
-  // The B block swept once per A sliver lives in L2. At 512 x 512 floats it fills the 1 MB
-  // L2 (3/4 of a 2 MB one), yet half of it (NC = 256) measured no faster: in-process A/B,
+  // The A sliver the jr loop reuses stays in L1 at k <= 512 (floats); longer slivers stream
+  // from L2 with the B sliver (see gemm_kc). The B block swept once per A sliver: KC x NC
+  // floats, 2 MB at KC 1024, streams from L3 then. NC = 256 (a 1 MB block) was no better at
+  // KC 1024: against KC 512 it gave a median +0.8% over eight shapes (2048^3 +0.8%,
+  // 196x512x2048 -3.5%) where NC 512 gave +1.5% (+2.7%, -0.6%), 13 pairs each. At KC 512, a
+  // 512 x 512 block filled the 1 MB L2, and NC = 256 was no faster there: in-process A/B,
   // 101 pairs, bit-identical, -2.1% (1024x768x1024) .. +0.8% (512x3072x768) on the eleven
   // shapes with n > 256 tried, so the wider block and its fewer B passes stay. NC = 384 was
   // no better either (-0.9..+1.3% on six shapes from 512^3 to 2048^3, 11-15 pairs), nor were
   // smaller A blocks at 2048^3, which pack B once per block (MC = 1022 -2.5%, 518 -1.3%).
-  static_assert(KC * NC * sizeof(T) <= l2, "KC x NC block of B must fit in L2");
 };
 
 template <class T>
@@ -164,7 +165,11 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   t.ldc = g.ldc;
 
   // Sweep a block column by column (each B panel through every A sliver) instead of sliver by
-  // sliver when B is a pre-packed weight and the packed A block fits in half of L2. A weight
+  // sliver when B is a pre-packed weight and the packed A block fits in L2 (half of it until
+  // KC went from 512 to 1024 floats: at half, 196-row blocks of k = 768..1024 no longer
+  // qualified and forward at batch 1 lost 1..5%; at all of L2, 5 alternating runs, it is
+  // 0.995..1.011 of KC 512's: mixer_s16_224 1.011, resmlp_12_224 0.995, vit_small_patch16_224
+  // 1.008, gmlp_s16_224 and fnet-base_n512 1.009). A weight
   // used for a few hundred rows (batch 1 of the image models) comes from DRAM; sliver by
   // sliver, the first sliver reads the whole B block at the kernel's pace, faster than DRAM
   // delivers, while column by column each panel is read once per ~15 tiles and the hardware
@@ -179,7 +184,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   // 196x512x2048, 11-15 pairs; presumably the hardware prefetcher already streams it).
   auto column_order = [&](Index mc, Index kc) {
     return g.packed != nullptr && !direct_a && mc > MR &&
-           static_cast<std::size_t>(mc * kc) * sizeof(T) <= Bk::l2 / 2;
+           static_cast<std::size_t>(mc * kc) * sizeof(T) <= Bk::l2;
   };
   const Index k_blocks = std::max<Index>(1, (k + kc_step - 1) / kc_step);
   for (Index kb = 0; kb < k_blocks; ++kb) {

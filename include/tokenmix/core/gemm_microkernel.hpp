@@ -175,17 +175,18 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
     }
   }
 
-  // C lines are needed only at the end; start bringing them in now (write intent), when C
-  // will be read (beta != 0 or a later k block) or the k loop is long. Skipping them for a
-  // short write-only loop measured faster (paired runs, none vs prefetch at k < 256:
-  // 4096x64x64 +5..8%, 64x768x64 and 128x768x128 +2%), presumably because a k = 64 loop
-  // (~900 cycles) runs mostly while the 28 prefetches hold fill buffers the B stream needs;
-  // the stores fetch the lines anyway.
-  if (t.read_c || t.k >= 256)
-    for (Index i = 0; i < t.mr; ++i) {
-      __builtin_prefetch(t.c + i * t.ldc, 1, 3);
-      __builtin_prefetch(t.c + i * t.ldc + (NV * W - 1), 1, 3);
-    }
+  // C lines are needed only at the end: they are fetched (write intent) 32 k steps before
+  // it (~450 cycles, about one memory latency), when C will be read (beta != 0 or a later k
+  // block) or the k loop is long. Fetched at the start of the loop instead, as before, they
+  // sat through KC steps of streaming B, presumably partly evicted again before the stores:
+  // paired in-process, 9 pairs, bit-identical, 32 steps before the end vs at the start:
+  // 1024x768x1024 +2.3%, 2048x768x2048 +1.9%, 512x768x3072 +1.3%, 256x768x768,
+  // 512x3072x768 and 1024^3 +0.8..1%, 2048^3 +0.6%, 196x512x2048 +0.1% (16 and 64 steps:
+  // the same within 1%; 128: median +0.4%). Skipping them for a short write-only loop
+  // measured faster (paired runs, none vs prefetch at k < 256: 4096x64x64 +5..8%, 64x768x64
+  // and 128x768x128 +2%), presumably because a k = 64 loop (~900 cycles) runs mostly while
+  // the 28 prefetches hold fill buffers the B stream needs; the stores fetch the lines anyway.
+  const Index prefetch_c_at = t.read_c || t.k >= 256 ? std::max<Index>(0, t.k - 32) : -1;
 
   reg acc[MR][NV];
   gemm_zero<V>(acc);
@@ -206,7 +207,20 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   const Index a_ps = t.a_ps;
   Index a_off = 0;
   const Index b_rs = t.b_rs;
+  // A packed sliver longer than 2 KB per row (512 floats) no longer stays in L1 from tile to
+  // tile (see gemm_kc): ask for it 32 steps ahead. Paired in-process, 9 pairs, bit-identical:
+  // 2048^3 and 2048x768x2048 +1.3%, 1024^3 +1.2%, 512x768x3072, 1024x768x1024 and
+  // 196x512x2048 +0..0.3% (8 and 16 steps ahead: median +0.6% and +0.8%). Shorter slivers,
+  // which stay in L1, were not measured to gain and go without. The same for the rows of an
+  // A read in place (14 prefetches every 16 steps) lost 0..1.3%.
+  const bool prefetch_a = !DirectA && t.k * Index(sizeof(T)) > 2048;
   for (Index p = 0; p < t.k; ++p) {
+    if (prefetch_a) __builtin_prefetch(a + 32 * AS, 0, 3);
+    if (p == prefetch_c_at)
+      for (Index i = 0; i < t.mr; ++i) {
+        __builtin_prefetch(t.c + i * t.ldc, 1, 3);
+        __builtin_prefetch(t.c + i * t.ldc + (NV * W - 1), 1, 3);
+      }
     reg b[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
