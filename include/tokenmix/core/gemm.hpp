@@ -167,9 +167,10 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   // Sweep a block column by column (each B panel through every A sliver) instead of sliver by
   // sliver when B is a pre-packed weight and the packed A block fits in L2 (half of it until
   // KC went from 512 to 1024 floats: at half, 196-row blocks of k = 768..1024 no longer
-  // qualified and forward at batch 1 lost 1..5%; at all of L2, 5 alternating runs, it is
-  // 0.995..1.011 of KC 512's: mixer_s16_224 1.011, resmlp_12_224 0.995, vit_small_patch16_224
-  // 1.008, gmlp_s16_224 and fnet-base_n512 1.009). A weight
+  // qualified and forward at batch 1 lost 1..5%; at all of L2, 5 alternating runs, speed is
+  // 0.995..1.011 of the code before (KC 512, C fetched at a tile's start): mixer_s16_224
+  // 1.011, resmlp_12_224 0.995, vit_small_patch16_224 1.008, gmlp_s16_224 and fnet-base_n512
+  // 1.009). A weight
   // used for a few hundred rows (batch 1 of the image models) comes from DRAM; sliver by
   // sliver, the first sliver reads the whole B block at the kernel's pace, faster than DRAM
   // delivers, while column by column each panel is read once per ~15 tiles and the hardware

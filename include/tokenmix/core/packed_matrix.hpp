@@ -30,14 +30,14 @@ inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
 // once and every tile pays its fixed costs (C loads and stores, loop set-up) once per block,
 // so fewer, longer blocks win even where the KC x MR sliver of packed A (14 x 1024 floats =
 // 56 KB) no longer fits L1d (48 KB) and streams from L2 beside the B sliver. Paired
-// in-process, 13 pairs, bit-identical, float KC 1024 vs 512: 2048^3 +2.7%, 2048x768x2048
-// +2%, 256x768x768 (one block instead of two) +2%, 1024x768x1024 +1.5%, 512x3072x768 +1.3%,
-// 1024^3 +0.8%, 512x768x3072 and 196x512x2048 -0.6% (a second run: +1.5..3.5% on the first
-// six, -1.3% and -0.8% on the last two). Earlier, KC 512 had beaten 384 (+1..1.5%) and
-// 256 / 192, where the A sliver and a KC x NR sliver of B (64 KB at KC 512) both fit L1 (best
-// of three runs, GFLOP/s for KC 512 / 256 / 192: 1024^3 203.6 / 200.1 / 199.1, 2048^3 197.1 /
-// 190.0 / 183.8, 512x768x3072 200.7 / 197.4 / 196.6). Doubles keep 256 (14 x 256 doubles =
-// 28 KB).
+// in-process, 13 pairs, float KC 1024 vs 512 (not bit-identical: C takes the partial sums
+// at other k): 2048^3 +2.7%, 2048x768x2048 +2%, 256x768x768 (one block instead of two) +2%,
+// 1024x768x1024 +1.5%, 512x3072x768 +1.3%, 1024^3 +0.8%, 512x768x3072 and 196x512x2048
+// -0.6% (a second run: +1.5..3.5% on the first six, -1.3% and -0.8% on the last two).
+// Earlier, KC 512 had beaten 384 (+1..1.5%) and 256 / 192, where the A sliver and a KC x NR
+// sliver of B (64 KB at KC 512) both fit L1 (best of three runs, GFLOP/s for KC 512 / 256 /
+// 192: 1024^3 203.6 / 200.1 / 199.1, 2048^3 197.1 / 190.0 / 183.8, 512x768x3072 200.7 /
+// 197.4 / 196.6). Doubles keep 256 (14 x 256 doubles = 28 KB).
 template <class T>
 inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 1024 : 256;
 
