@@ -137,7 +137,9 @@ struct Shape {
 // Sizes around every blocking boundary (MR 14/7/6/8/4, NR 64 for n 49..64 / 32/16/8, panel
 // 16/8, KC 1024/256, MC and NC multiples), primes, empty and degenerate shapes, tall-skinny
 // and short-wide. 150x100x1100 and 150x300x1100 (A read in place / packed): B packed by the
-// first A sliver's kernels over several k blocks (later blocks read C).
+// first A sliver's kernels over several k blocks (later blocks read C). 16 and 72 rows end
+// in two 8-row slivers where B is packed (72 rows, or B transposed), packed too where A is
+// transposed (C wider than 256).
 const std::vector<Shape>& edge_shapes() {
   static const std::vector<Shape> shapes = {
       {0, 5, 7},     {5, 0, 7},     {5, 7, 0},      {1, 1, 1},      {1, 17, 3},
@@ -147,7 +149,7 @@ const std::vector<Shape>& edge_shapes() {
       {3, 300, 40},  {257, 5, 70},  {130, 130, 130}, {43, 47, 769}, {1, 200, 61},
       {300, 2, 31},  {9, 40, 511},   {17, 33, 513},  {15, 29, 1025}, {60, 800, 40},
       {48, 49, 520}, {101, 57, 70},  {9, 40, 1023},  {17, 33, 1024}, {5, 70, 2049},
-      {150, 100, 1100}, {150, 300, 1100}};
+      {150, 100, 1100}, {150, 300, 1100}, {16, 270, 70},  {72, 270, 40}};
   return shapes;
 }
 
@@ -383,9 +385,11 @@ TEMPLATE_TEST_CASE("gemm_packed equals gemm bit for bit, for both layouts of B",
   for (Isa isa : tokenmix_test::supported_isa_paths("gemm")) {
     ScopedIsa scoped(isa);
     // 60x290x1100 on one thread is swept column by column (packed B, A block within L2, C
-    // wider than A is read in place for), over two k blocks and a last sliver of 4 rows.
+    // wider than A is read in place for), over two k blocks and a last sliver of 4 rows;
+    // 30x290x1100 likewise, its last 16 rows in two 8-row slivers.
     for (const Shape& s : {Shape{1, 1, 1}, Shape{33, 70, 390}, Shape{200, 17, 5},
-                           Shape{4, 1030, 1100}, Shape{130, 60, 1100}, Shape{60, 290, 1100}})
+                           Shape{4, 1030, 1100}, Shape{130, 60, 1100}, Shape{60, 290, 1100},
+                           Shape{30, 290, 1100}})
       for (Trans ta : {Trans::N, Trans::T})
         for (Trans tb : {Trans::N, Trans::T})
           for (int threads : {1, std::min(2, hardware_threads())}) {

@@ -71,6 +71,20 @@ struct GemmBlocking {
   static_assert(NR % PW == 0 || PW % NR == 0, "a tile must cover whole panels or divide one");
   static_assert(NC % NR == 0 && NC % PW == 0, "NC must be a whole number of tiles and panels");
   static_assert(MC % MR == 0, "MC must be a whole number of slivers");
+
+  // Rows of the A sliver that starts where `rem` rows of a block remain: MR, except that with
+  // B packed (tail_in_eights) the last 15..16 rows go as two 8-row slivers, not as MR = 14
+  // and a 4-row tile that computes 18 (kernels with MR > 8 run a sliver of at most 8 or 4
+  // rows as an 8- or 4-row tile). Paired in-process, 15 pairs: 128x768x128 +1.6%,
+  // 128x512x512 +1.5%, 197x1536x384 +0.8%, 197x384x1536 +0.7%, 197x768x384 +0.1% (a first
+  // run: +1.9%, +2.0%, 197x768x384 +1.4%). With B read in place (few rows of C) each sliver
+  // streams B from where it lies, and the split lost (two binaries alternated): 30x768x768
+  // (14 + 8 + 8 instead of 14 + 14 + 2) -8.5%. Three 8-row slivers for 23..24 rows instead
+  // of two of 14 lost too, one more pass over B: 24x768x768 -15%.
+  static constexpr Index sliver_rows(Index rem, bool tail_in_eights) {
+    if (tail_in_eights && MR >= 13 && rem > MR && rem <= 16) return 8;
+    return rem < MR ? rem : MR;
+  }
   // The A sliver the jr loop reuses stays in L1 at k <= 512 (floats); longer slivers stream
   // from L2 with the B sliver (see gemm_kc). The B block swept once per A sliver: KC x NC
   // floats, 2 MB at KC 1024, streams from L3 then. NC = 256 (a 1 MB block) was no better at
@@ -147,6 +161,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
   const bool separate_pack =
       (g.k > KC && j1 - j0 > NC) || (g.ldb * Index(sizeof(T))) % 4096 == 0;
   ScratchFrame frame;
+  // Packed slivers lie MR * kc apart whatever their rows (sliver s at a_buf + s * MR * kc).
   T* a_buf = direct_a ? nullptr
                       : frame.take<T>(static_cast<std::size_t>(
                             std::min(MC, round_up_index(i1 - i0, MR)) * kc_max));
@@ -199,11 +214,20 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
 
     for (Index ic = i0; ic < i1; ic += MC) {
       const Index mc = std::min(MC, i1 - ic);
-      for (Index ir = 0; ir < mc && !direct_a; ir += MR) {
-        const Index row = ic + ir;
-        const T* src = g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc;
-        K::pack_a(g.trans_a, src, g.lda, std::min<Index>(MR, mc - ir), kc, a_buf + ir * kc);
-      }
+      // f(ir, s, rows) for each sliver s of the block, its first row ir and its rows.
+      const auto for_each_sliver = [mc, direct_b](auto&& f) {
+        for (Index ir = 0, s = 0; ir < mc; ++s) {
+          const Index rows = Bk::sliver_rows(mc - ir, !direct_b);
+          f(ir, s, rows);
+          ir += rows;
+        }
+      };
+      if (!direct_a)
+        for_each_sliver([&](Index ir, Index s, Index rows) {
+          const Index row = ic + ir;
+          const T* src = g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc;
+          K::pack_a(g.trans_a, src, g.lda, rows, kc, a_buf + s * MR * kc);
+        });
       for (Index jc = j0; jc < j1; jc += NC) {
         const Index nc = std::min(NC, j1 - jc);
         const T* bb;
@@ -235,12 +259,12 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
         // when it packed them.
         const T* const b_later = fuse_pack ? b_buf : bb;
         const Index b_later_rs = fuse_pack ? PW : b_rs, b_later_ps = fuse_pack ? kc * PW : b_ps;
-        auto run_tile = [&](Index ir, Index jr) {
+        auto run_tile = [&](Index ir, Index s, Index rows, Index jr) {
           const Index row = ic + ir, col = jc + jr;
           const bool packing = fuse_pack && ir == 0;
           t.a = direct_a ? (g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc)
-                         : a_buf + ir * kc;
-          t.mr = std::min<Index>(MR, mc - ir);
+                         : a_buf + s * MR * kc;
+          t.mr = rows;
           t.b_rs = ir == 0 ? b_rs : b_later_rs;
           t.b_ps = ir == 0 ? b_ps : b_later_ps;
           t.nr = std::min<Index>(NR, nc - jr);
@@ -265,10 +289,11 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
         };
         if (column_order(mc, kc)) {
           for (Index jr = 0; jr < nc; jr += NR)
-            for (Index ir = 0; ir < mc; ir += MR) run_tile(ir, jr);
+            for_each_sliver([&](Index ir, Index s, Index rows) { run_tile(ir, s, rows, jr); });
         } else {
-          for (Index ir = 0; ir < mc; ir += MR)
-            for (Index jr = 0; jr < nc; jr += NR) run_tile(ir, jr);
+          for_each_sliver([&](Index ir, Index s, Index rows) {
+            for (Index jr = 0; jr < nc; jr += NR) run_tile(ir, s, rows, jr);
+          });
         }
       }
     }
