@@ -139,7 +139,9 @@ struct Shape {
 // and short-wide. 150x100x1100 and 150x300x1100 (A read in place / packed): B packed by the
 // first A sliver's kernels over several k blocks (later blocks read C). 16 and 72 rows end
 // in two 8-row slivers where B is packed (72 rows, or B transposed), packed too where A is
-// transposed (C wider than 256).
+// transposed (C wider than 256). 2, 4, 18 and 31 rows over B read in place end in slivers
+// of at most 4 rows, which take wide tiles (2 x 8 and 4 x 5 vectors): whole, partial and
+// normal-width last tiles, several k blocks (2x300x1100), A packed where it is transposed.
 const std::vector<Shape>& edge_shapes() {
   static const std::vector<Shape> shapes = {
       {0, 5, 7},     {5, 0, 7},     {5, 7, 0},      {1, 1, 1},      {1, 17, 3},
@@ -149,7 +151,8 @@ const std::vector<Shape>& edge_shapes() {
       {3, 300, 40},  {257, 5, 70},  {130, 130, 130}, {43, 47, 769}, {1, 200, 61},
       {300, 2, 31},  {9, 40, 511},   {17, 33, 513},  {15, 29, 1025}, {60, 800, 40},
       {48, 49, 520}, {101, 57, 70},  {9, 40, 1023},  {17, 33, 1024}, {5, 70, 2049},
-      {150, 100, 1100}, {150, 300, 1100}, {16, 270, 70},  {72, 270, 40}};
+      {150, 100, 1100}, {150, 300, 1100}, {16, 270, 70},  {72, 270, 40},
+      {2, 300, 1100},   {4, 333, 129},    {18, 161, 50},  {31, 417, 33}};
   return shapes;
 }
 

@@ -15,7 +15,8 @@
 // and per-ISA vector code are in gemm_kernels.hpp / gemm_microkernel.hpp.
 //
 // Light paths, so small problems are not dominated by packing:
-//  - B row-major and few rows of C (<= 4 slivers): B is read in place, never packed;
+//  - B row-major and few rows of C (<= 4 slivers): B is read in place, never packed, and
+//    slivers of at most 4 rows take tiles 5 or 8 vectors wide instead of 2;
 //  - B row-major otherwise: the first A sliver's kernels read B in place and store it into
 //    the packed panels as they go (no separate packing pass);
 //  - narrow C (<= 8 tiles wide), and a row-major A whose rows are not a multiple of 4 KB
@@ -259,7 +260,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
         // when it packed them.
         const T* const b_later = fuse_pack ? b_buf : bb;
         const Index b_later_rs = fuse_pack ? PW : b_rs, b_later_ps = fuse_pack ? kc * PW : b_ps;
-        auto run_tile = [&](Index ir, Index s, Index rows, Index jr) {
+        auto run_tile = [&](Index ir, Index s, Index rows, Index jr, Index width) {
           const Index row = ic + ir, col = jc + jr;
           const bool packing = fuse_pack && ir == 0;
           t.a = direct_a ? (g.trans_a ? g.a + pc * g.lda + row : g.a + row * g.lda + pc)
@@ -267,7 +268,7 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
           t.mr = rows;
           t.b_rs = ir == 0 ? b_rs : b_later_rs;
           t.b_ps = ir == 0 ? b_ps : b_later_ps;
-          t.nr = std::min<Index>(NR, nc - jr);
+          t.nr = std::min<Index>(width, nc - jr);
           t.b = (ir == 0 ? bb : b_later) + (jr / PW) * t.b_ps;
           t.b_off = jr % PW;
           if (fuse_pack) t.b_pack = b_buf + (jr / PW) * kc * PW;
@@ -283,16 +284,18 @@ void gemm_chunk(const GemmCall<typename K::T>& g, Index i0, Index i1, Index j0, 
             ep.ld_multiplier = e.ld_multiplier;
           }
           K::tile(t, packing ? GemmB::pack
-                     : direct_b && t.nr < NR ? GemmB::in_place
+                     : direct_b && t.nr < width ? GemmB::in_place
                                              : GemmB::packed,  // full rows need no mask
                   direct_a);
         };
         if (column_order(mc, kc)) {
           for (Index jr = 0; jr < nc; jr += NR)
-            for_each_sliver([&](Index ir, Index s, Index rows) { run_tile(ir, s, rows, jr); });
+            for_each_sliver([&](Index ir, Index s, Index rows) { run_tile(ir, s, rows, jr, NR); });
         } else {
           for_each_sliver([&](Index ir, Index s, Index rows) {
-            for (Index jr = 0; jr < nc; jr += NR) run_tile(ir, s, rows, jr);
+            // Few-row slivers over B read in place take wider tiles (K::wide_cols).
+            const Index width = direct_b ? K::wide_cols(rows) : NR;
+            for (Index jr = 0; jr < nc; jr += width) run_tile(ir, s, rows, jr, width);
           });
         }
       }

@@ -488,7 +488,25 @@ struct GemmKernel {
   static void pack_b(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
     gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
   }
+  // Columns per tile for a sliver of `rows` rows over B read in place (direct B): wider than
+  // NR for slivers of at most 4 rows. Such a sliver does only 2 * rows FMAs per B row an NR
+  // tile reads, and rows of B read in place lie ldb apart (often on another page): the
+  // row-by-row fetch, not the FMAs, set the pace. Wider tiles do more FMAs per B row fetched
+  // (20 and 16 accumulators; 12 B pointers for two rows ran out of general registers).
+  static constexpr Index wide_cols(Index rows) {
+    if constexpr (MR_ > 8 && NV_ == 2) {
+      if (rows <= 2) return 8 * V::width;
+      if (rows <= 4) return 5 * V::width;
+    }
+    return NR;
+  }
   static void tile(const GemmTile<T>& t, GemmB mode, bool direct_a = false) {
+    if constexpr (MR_ > 8 && NV_ == 2) {
+      if (t.nr > NR && mode != GemmB::pack) {  // a wide tile (wide_cols)
+        if (t.mr <= 2) return run_wide<8, 2>(t, mode, direct_a);
+        return run_wide<5, 4>(t, mode, direct_a);
+      }
+    }
     // The narrowest last tiles of packed operands run with vectors along the rows.
     if constexpr (V::width >= 4 && NV_ * V::width >= 16) {
       if (mode == GemmB::packed && !direct_a && t.nr <= 8 &&
@@ -529,6 +547,15 @@ struct GemmKernel {
         return run_mode<NV, R, GemmB::pack, false>(t, direct_a);
     }
   }
+  template <int NV, int R>
+  static void run_wide(const GemmTile<T>& t, GemmB mode, bool direct_a) {
+    if (mode == GemmB::packed) {  // whole tiles: B read without masks
+      if (direct_a) return gemm_tile<V, R, NV, GemmB::packed, true, MR_>(t);
+      return gemm_tile<V, R, NV, GemmB::packed, false, MR_>(t);
+    }
+    if (direct_a) return gemm_tile<V, R, NV, GemmB::in_place, true, MR_>(t);
+    gemm_tile<V, R, NV, GemmB::in_place, false, MR_>(t);
+  }
   template <int NV, int R, GemmB Mode, bool Full>
   static void run_mode(const GemmTile<T>& t, bool direct_a) {
     // Scaled addressing for whole slivers in the two common modes only (in_place tiles are
@@ -559,6 +586,7 @@ struct GemmNarrowKernel {
     gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
   }
   static bool column_tile(const GemmTile<T>&, GemmB) { return false; }
+  static constexpr Index wide_cols(Index) { return NR; }
   static void tile(const GemmTile<T>& t, GemmB mode, bool) {
     if constexpr (has_broadcast_scaled<V>::value) {
       if (t.mr == MR && mode != GemmB::in_place) {
