@@ -493,18 +493,21 @@ struct GemmKernel {
   // tile reads, and rows of B read in place lie ldb apart (often on another page): the
   // row-by-row fetch, not the FMAs, set the pace. Wider tiles do more FMAs per B row fetched
   // (20 and 16 accumulators; 12 B pointers for two rows ran out of general registers).
-  static constexpr Index wide_cols(Index rows) {
+  // The wide forms are 2- and 4-row tiles; wide_nv gives their vectors, for the driver's
+  // step (wide_cols) and the tile dispatch alike.
+  static constexpr int wide_nv(Index rows) {
     if constexpr (MR_ > 8 && NV_ == 2) {
-      if (rows <= 2) return 8 * V::width;
-      if (rows <= 4) return 5 * V::width;
+      if (rows <= 2) return 8;
+      if (rows <= 4) return 5;
     }
-    return NR;
+    return NV_;
   }
+  static constexpr Index wide_cols(Index rows) { return wide_nv(rows) * V::width; }
   static void tile(const GemmTile<T>& t, GemmB mode, bool direct_a = false) {
-    if constexpr (MR_ > 8 && NV_ == 2) {
+    if constexpr (wide_nv(4) != NV_) {
       if (t.nr > NR && mode != GemmB::pack) {  // a wide tile (wide_cols)
-        if (t.mr <= 2) return run_wide<8, 2>(t, mode, direct_a);
-        return run_wide<5, 4>(t, mode, direct_a);
+        if (t.mr <= 2) return run_wide<wide_nv(2), 2>(t, mode, direct_a);
+        return run_wide<wide_nv(4), 4>(t, mode, direct_a);
       }
     }
     // The narrowest last tiles of packed operands run with vectors along the rows.
