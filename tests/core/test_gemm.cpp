@@ -141,7 +141,8 @@ struct Shape {
 // in two 8-row slivers where B is packed (72 rows, or B transposed), packed too where A is
 // transposed (C wider than 256). 2, 4, 18 and 31 rows over B read in place end in slivers
 // of at most 4 rows, which take wide tiles (2 x 8 and 4 x 5 vectors): whole, partial and
-// normal-width last tiles, several k blocks (2x300x1100), A packed where it is transposed.
+// normal-width last tiles, several k blocks (2x300x1100), A packed where it is transposed;
+// 8 and 22 rows end in an 8-row sliver, which keeps the 8 x 2 tile.
 const std::vector<Shape>& edge_shapes() {
   static const std::vector<Shape> shapes = {
       {0, 5, 7},     {5, 0, 7},     {5, 7, 0},      {1, 1, 1},      {1, 17, 3},
@@ -152,7 +153,8 @@ const std::vector<Shape>& edge_shapes() {
       {300, 2, 31},  {9, 40, 511},   {17, 33, 513},  {15, 29, 1025}, {60, 800, 40},
       {48, 49, 520}, {101, 57, 70},  {9, 40, 1023},  {17, 33, 1024}, {5, 70, 2049},
       {150, 100, 1100}, {150, 300, 1100}, {16, 270, 70},  {72, 270, 40},
-      {2, 300, 1100},   {4, 333, 129},    {18, 161, 50},  {31, 417, 33}};
+      {2, 300, 1100},   {4, 333, 129},    {18, 161, 50},  {31, 417, 33},
+      {8, 113, 1030},   {22, 200, 90}};
   return shapes;
 }
 
