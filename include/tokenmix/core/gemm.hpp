@@ -74,19 +74,22 @@ struct GemmBlocking {
   static_assert(MC % MR == 0, "MC must be a whole number of slivers");
 
   // Rows of the A sliver that starts where `rem` rows of a block remain: MR, except that with
-  // B packed (tail_in_eights) the last 15..16 rows go as two 8-row slivers, not as MR = 14
-  // and a 4-row tile that computes 18 (kernels with MR > 8 run a sliver of at most 8 or 4
-  // rows as an 8- or 4-row tile). Paired in-process, 15 pairs: 128x768x128 +1.6%,
+  // B packed (tail_in_eights) the last MR + 1..16 rows go as two 8-row slivers where the
+  // kernel has an 8-row tile and its tiles would otherwise compute more than 16 rows
+  // (K::tile_rows): for MR = 14, 15..16 rows, not 14 and a 4-row tile computing 18.
+  // Paired in-process, 15 pairs: 128x768x128 +1.6%,
   // 128x512x512 +1.5%, 197x1536x384 +0.8%, 197x384x1536 +0.7%, 197x768x384 +0.1% (a first
   // run: +1.9%, +2.0%, 197x768x384 +1.4%). With B read in place (few rows of C) each sliver
   // streams B from where it lies, and the split lost (two binaries alternated): 30x768x768
   // (14 + 8 + 8 instead of 14 + 14 + 2) -8.5%. Three 8-row slivers for 23..24 rows instead
   // of two of 14 lost too, one more pass over B: 24x768x768 -15%.
   static constexpr Index sliver_rows(Index rem, bool tail_in_eights) {
-    if (tail_in_eights && MR >= 13 && rem > MR && rem <= 16) return 8;
+    if (tail_in_eights && rem > MR && rem <= 16 && K::tile_rows(8) == 8 &&
+        MR + K::tile_rows(rem - MR) > 16)
+      return 8;
     return rem < MR ? rem : MR;
   }
-  // The A sliver the jr loop reuses stays in L1 at k <= 512 (floats); longer slivers stream
+  // The A sliver the jr loop reuses stays in L1 at k <= gemm_l1_sliver_k; longer slivers stream
   // from L2 with the B sliver (see gemm_kc). The B block swept once per A sliver: KC x NC
   // floats, 2 MB at KC 1024, streams from L3 then. NC = 256 (a 1 MB block) was no better at
   // KC 1024: against KC 512 it gave a median +0.8% over eight shapes (2048^3 +0.8%,

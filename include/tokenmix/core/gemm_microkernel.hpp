@@ -207,13 +207,13 @@ TOKENMIX_GEMM_TARGET void gemm_tile(const GemmTile<typename V::T>& t) {
   const Index a_ps = t.a_ps;
   Index a_off = 0;
   const Index b_rs = t.b_rs;
-  // A packed sliver longer than 2 KB per row (512 floats) no longer stays in L1 from tile to
-  // tile (see gemm_kc): ask for it 32 steps ahead. Paired in-process, 9 pairs, bit-identical:
+  // A packed sliver longer than gemm_l1_sliver_k no longer stays in L1 from tile to tile (see
+  // gemm_kc): ask for it 32 steps ahead. Paired in-process, 9 pairs, bit-identical:
   // 2048^3 and 2048x768x2048 +1.3%, 1024^3 +1.2%, 512x768x3072, 1024x768x1024 and
   // 196x512x2048 +0..0.3% (8 and 16 steps ahead: median +0.6% and +0.8%). Shorter slivers,
   // which stay in L1, were not measured to gain and go without. The same for the rows of an
   // A read in place (14 prefetches every 16 steps) lost 0..1.3%.
-  const bool prefetch_a = !DirectA && t.k * Index(sizeof(T)) > 2048;
+  const bool prefetch_a = !DirectA && t.k > gemm_l1_sliver_k<T>;
   for (Index p = 0; p < t.k; ++p) {
     if (prefetch_a) __builtin_prefetch(a + 32 * AS, 0, 3);
     if (p == prefetch_c_at)
@@ -503,6 +503,17 @@ struct GemmKernel {
     return NV_;
   }
   static constexpr Index wide_cols(Index rows) { return wide_nv(rows) * V::width; }
+  // Rows the tile computes for a sliver of `rows` rows (all MR but the last): kernels with
+  // MR > 8 run a sliver of at most 8 or 4 rows as an 8- or 4-row tile (m = 64 is 4 slivers
+  // of 14 and 8 rows: the full tile would spend 9% of its FMAs on padding). The driver's
+  // sliver heights (GemmBlocking::sliver_rows) and the dispatch in rows() both read it.
+  static constexpr int tile_rows(Index rows) {
+    if constexpr (MR_ > 8) {
+      if (rows <= 4) return 4;
+      if (rows <= 8) return 8;
+    }
+    return MR_;
+  }
   static void tile(const GemmTile<T>& t, GemmB mode, bool direct_a = false) {
     if constexpr (wide_nv(4) != NV_) {
       if (t.nr > NR && mode != GemmB::pack) {  // a wide tile (wide_cols)
@@ -527,13 +538,15 @@ struct GemmKernel {
   }
 
  private:
-  // Likewise a last sliver of at most 8 or 4 rows runs an 8- or 4-row tile (m = 64 is 4
-  // slivers of 14 and 8 rows: the full tile would spend 9% of its FMAs on padding).
+  // The tile of tile_rows(t.mr) rows.
   template <int NV>
   static void rows(const GemmTile<T>& t, GemmB mode, bool direct_a) {
     if constexpr (MR_ > 8) {
-      if (t.mr <= 4) return run<NV, 4>(t, mode, direct_a);
-      if (t.mr <= 8) return run<NV, 8>(t, mode, direct_a);
+      switch (tile_rows(t.mr)) {
+        case 4: return run<NV, 4>(t, mode, direct_a);
+        case 8: return run<NV, 8>(t, mode, direct_a);
+        default: break;
+      }
     }
     run<NV, MR_>(t, mode, direct_a);
   }
@@ -588,8 +601,8 @@ struct GemmNarrowKernel {
   static void pack_b(bool trans_b, Index kc, Index nc, const T* src, Index ldb, T* dst) {
     gemm_pack_b<V>(trans_b, kc, nc, src, ldb, dst);
   }
-  static bool column_tile(const GemmTile<T>&, GemmB) { return false; }
   static constexpr Index wide_cols(Index) { return NR; }
+  static constexpr int tile_rows(Index) { return MR; }
   static void tile(const GemmTile<T>& t, GemmB mode, bool) {
     if constexpr (has_broadcast_scaled<V>::value) {
       if (t.mr == MR && mode != GemmB::in_place) {

@@ -41,6 +41,13 @@ inline constexpr Index gemm_panel_width = static_cast<Index>(64 / sizeof(T));
 template <class T>
 inline constexpr Index gemm_kc = std::is_same<T, float>::value ? 1024 : 256;
 
+// Longest k block over which a packed A sliver stays in L1d from one tile to the next: at
+// 512 floats a 14-row sliver is 28 KB of the 48 KB, beside the B sliver streaming through.
+// Beyond it the kernels prefetch the sliver ahead (gemm_tile). Doubles never exceed it
+// (their KC is 256).
+template <class T>
+inline constexpr Index gemm_l1_sliver_k = static_cast<Index>(2048 / sizeof(T));
+
 // Rows per k block for an inner dimension k: k split into equal blocks of at most gemm_kc
 // (rounded up to 8 rows), so that no block is a short remainder whose C update and call
 // overhead cost as much as a full one (k = 384 runs as 2 x 192, not 256 + 128). Depends on
